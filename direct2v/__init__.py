@@ -31,6 +31,8 @@ _EXPORTS = {
     "FrameInteraction": "attention",
     "install_frame_interaction": "attention",
     "uninstall_frame_interaction": "attention",
+    "capture": "attention",
+    "RELEASED_CODE_LAYERS": "attention",
 }
 
 __all__ = sorted(_EXPORTS) + ["__version__"]

@@ -1,0 +1,163 @@
+"""Per-layer cost of frame interaction, as ratios to plain scaled-dot-product attention.
+
+    OMP_NUM_THREADS=1 python benchmarks/attention.py --quick     # < 1 minute on a CPU
+    python benchmarks/attention.py                                # SD 1.5's largest layer, 8 and 16 frames
+
+Times the attention core of one self-attention layer (``(B, heads, N, d)`` in, same out; the
+projections are the same for every mode and left out) with classifier-free guidance, ``B = 2F``.
+Peak memory is *measured*: on a GPU with ``torch.cuda.max_memory_allocated``; on the CPU as the
+rise of the process's peak resident set (Linux ``VmHWM``, reset before each call through
+``/proc/self/clear_refs``) over the resident set before the call. Large tensors are
+``mmap``-ed by the allocator (glibc's threshold is pinned to 64 KiB) and returned when freed, so this is the peak of live temporaries plus
+the output; it includes allocator noise of a few MB, so ratios of tiny layers mean little.
+"""
+from __future__ import annotations
+
+import argparse
+import math
+import statistics
+import time
+
+import torch
+import torch.nn.functional as F
+
+from direct2v.attention import sparse_causal_attention, value_mapping_attention
+from direct2v.runtime import pick_device, pick_dtype
+
+PHI = 0.05  # the DSF quantile of the book's examples
+
+
+def variants(frames):
+    ref = min(3, frames - 1)
+    return {
+        "plain SDPA": lambda q, k, v: F.scaled_dot_product_attention(q, k, v),
+        "cross_frame": lambda q, k, v: value_mapping_attention(q, k, v, 0, frames),
+        "sparse_causal": lambda q, k, v: sparse_causal_attention(q, k, v, frames),
+        "rvm": lambda q, k, v: value_mapping_attention(q, k, v, ref, frames),
+        "rvm+DSF (auto)": lambda q, k, v: value_mapping_attention(q, k, v, ref, frames, dsf_quantile=PHI),
+        "rvm+DSF (chunked)": lambda q, k, v: value_mapping_attention(q, k, v, ref, frames, dsf_quantile=PHI,
+                                                                     dsf_method="chunked"),
+        "rvm+DSF (dense)": lambda q, k, v: value_mapping_attention(q, k, v, ref, frames, dsf_quantile=PHI,
+                                                                   dsf_method="dense"),
+    }
+
+
+def _rss_kb(field):
+    with open("/proc/self/status") as f:
+        return next(int(line.split()[1]) for line in f if line.startswith(field))
+
+
+def _mmap_every_large_allocation():
+    """Make glibc return freed tensors to the system at once, so the resident-set peak sees them come and go."""
+    try:
+        import ctypes
+        ctypes.CDLL("libc.so.6").mallopt(-3, 1 << 16)  # M_MMAP_THRESHOLD = 64 KiB, fixed (not adaptive)
+    except (OSError, AttributeError):
+        pass
+
+
+def peak_extra_bytes(fn, q, k, v):
+    """Peak bytes allocated by one call beyond what was live before it (see module docstring)."""
+    if q.device.type == "cuda":
+        torch.cuda.synchronize()
+        torch.cuda.reset_peak_memory_stats()
+        before = torch.cuda.memory_allocated()
+        fn(q, k, v)
+        torch.cuda.synchronize()
+        return torch.cuda.max_memory_allocated() - before
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+    except OSError:
+        return math.nan
+    before = _rss_kb("VmRSS")
+    out = fn(q, k, v)
+    peak = _rss_kb("VmHWM")
+    del out
+    return (peak - before) * 1024
+
+
+def seconds(fn, q, k, v, repeats):
+    times = []
+    for _ in range(repeats):
+        if q.device.type == "cuda":
+            torch.cuda.synchronize()
+        start = time.perf_counter()
+        fn(q, k, v)
+        if q.device.type == "cuda":
+            torch.cuda.synchronize()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def dense_bytes(b, heads, n):
+    return 3 * b * heads * n * n * 4  # scores, row and column softmax in fp32
+
+
+def bench(name, frames, n, channels, heads, device, dtype, repeats, dense_limit):
+    b, d = 2 * frames, channels // heads
+    g = torch.Generator(device).manual_seed(0)
+    q, k, v = (torch.randn(b, heads, n, d, generator=g, device=device, dtype=dtype) for _ in range(3))
+    rows, base_t, base_m = [], None, None
+    for label, fn in variants(frames).items():
+        if "dense" in label and dense_bytes(b, heads, n) > dense_limit:
+            rows.append((name, frames, n, label, None, None, f"skipped: needs {dense_bytes(b, heads, n) / 2**30:.0f} GiB"))
+            continue
+        with torch.no_grad():
+            fn(q, k, v)  # warm-up
+            t = seconds(fn, q, k, v, repeats)
+            m = peak_extra_bytes(fn, q, k, v)
+        if base_t is None:
+            base_t, base_m = t, m
+        rows.append((name, frames, n, label, t / base_t, m / base_m, f"{t * 1e3:.1f} ms, {m / 2**20:.1f} MiB"))
+    return rows
+
+
+def table(rows):
+    lines = ["| layer | F | tokens | mode | time / plain | peak extra memory / plain | absolute |",
+             "|---|---|---|---|---|---|---|"]
+    for name, frames, n, label, tr, mr, absolute in rows:
+        fmt = (lambda x: "—" if x is None else f"{x:.2f}x")
+        lines.append(f"| {name} | {frames} | {n} | {label} | {fmt(tr)} | {fmt(mr)} | {absolute} |")
+    return "\n".join(lines)
+
+
+def sweep(device, dtype, tokens, frames=2, channels=320, heads=8):
+    """DSF's extra memory against the number of tokens: linear for the fused and chunked paths."""
+    lines = ["| tokens | plain SDPA | rvm+DSF (auto) | rvm+DSF (chunked) | dense scores would need |", "|---|---|---|---|---|"]
+    for n in tokens:
+        b, d = 2 * frames, channels // heads
+        q, k, v = (torch.randn(b, heads, n, d, device=device, dtype=dtype) for _ in range(3))
+        fns = variants(frames)
+        with torch.no_grad():
+            mem = [peak_extra_bytes(fns[key], q, k, v) / 2**20 for key in ("plain SDPA", "rvm+DSF (auto)", "rvm+DSF (chunked)")]
+        lines.append(f"| {n} | " + " | ".join(f"{x:.1f} MiB" for x in mem) + f" | {dense_bytes(b, heads, n) / 2**20:.0f} MiB |")
+    return "\n".join(lines)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="small sizes, under a minute on a CPU")
+    parser.add_argument("--device", default=None)
+    parser.add_argument("--repeats", type=int, default=None)
+    args = parser.parse_args(argv)
+    _mmap_every_large_allocation()
+    device = pick_device(args.device)
+    dtype = pick_dtype(device)
+    repeats = args.repeats or (2 if args.quick else 3)
+    dense_limit = 2**30 if args.quick else 8 * 2**30
+    rows = []
+    sd_frames = (2,) if args.quick else (8, 16)
+    for frames in sd_frames:
+        rows += bench("SD 1.5 largest (64x64 latent)", frames, 4096, 320, 8, device, dtype, repeats, dense_limit)
+    for frames in ((8,) if args.quick else (8, 16)):
+        rows += bench("miniature (16x16 latent)", frames, 256, 64, 4, device, dtype, repeats, dense_limit)
+    print(f"device: {device}, dtype: {dtype}, threads: {torch.get_num_threads()}, DSF quantile {PHI}, "
+          f"median of {repeats}\n")
+    print(table(rows))
+    print("\nDSF extra memory against tokens (F=2 with guidance, 320 channels, 8 heads):\n")
+    print(sweep(device, dtype, (256, 1024, 4096) if args.quick else (256, 1024, 4096, 9216)))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,111 @@
+"""Time per video: DirecT2V (RVM, RVM + DSF) against diffusers' Text2Video-Zero on the same components.
+
+    OMP_NUM_THREADS=1 python benchmarks/pipeline.py --quick    # < 2 minutes on a CPU
+    python benchmarks/pipeline.py --frames 8 --steps 50        # the shapes model at book size
+    python benchmarks/pipeline.py --model runwayml/stable-diffusion-v1-5 --device cuda
+
+Both pipelines run the same schedule: Text2Video-Zero's warm start (t0/t1 scaled to the number
+of steps by ``direct2v.pipeline.warm_start_steps``), the same frames, steps, guidance and sampler,
+no motion. DirecT2V's attention acts on every self-attention layer, as the peer's does. Goals on
+the ratios (DirecT2V / peer): RVM <= 1.10x, RVM + DSF <= 1.5x.
+
+``--model shapes`` uses the trained miniature model; before it is trained, a random-weight model
+with the same configuration (timings only depend on the shapes of the computation).
+"""
+from __future__ import annotations
+
+import argparse
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+import direct2v
+from direct2v.pipeline import text2video_zero_peer, warm_start_steps
+from direct2v.shapes import model as mini
+
+PROMPTS = ["a medium red circle in the middle left, day background",
+           "a medium red circle in the middle center, day background",
+           "a medium red circle in the middle right, day background"]
+
+
+def random_shapes_folder(folder: Path) -> Path:
+    """The shapes model's configuration with random weights (for timings before training)."""
+    from diffusers import AutoencoderKL, PNDMScheduler, UNet2DConditionModel
+    from transformers import CLIPTextModel
+
+    torch.manual_seed(0)
+    tok = mini.build_tokenizer()
+    text = CLIPTextModel(mini.clip_config(tok).text_config)
+    UNet2DConditionModel(**mini.unet_config(cross_attention_dim=text.config.hidden_size)).save_pretrained(folder / "unet")
+    AutoencoderKL(**mini.vae_config()).save_pretrained(folder / "vae")
+    text.save_pretrained(folder / "text_encoder")
+    tok.save_pretrained(folder / "tokenizer")
+    PNDMScheduler(**mini.scheduler_config()).save_pretrained(folder / "scheduler")
+    mini.write_model_index(folder)
+    return folder
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--model", default="shapes")
+    parser.add_argument("--device", default=None)
+    parser.add_argument("--frames", type=int, default=8)
+    parser.add_argument("--steps", type=int, default=50)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--dsf", type=float, default=0.05, help="DSF quantile phi")
+    parser.add_argument("--quick", action="store_true", help="4 frames, 20 steps, 2 repeats")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.frames, args.steps, args.repeats = 4, 20, 2
+
+    with tempfile.TemporaryDirectory() as tmp:
+        name, note = args.model, ""
+        if name == "shapes" and not (mini.WEIGHTS / "unet").exists():
+            name, note = random_shapes_folder(Path(tmp)), " (untrained: random weights, shapes configuration)"
+        pipe = direct2v.load_pipeline(name, device=args.device)
+        pipe.set_progress_bar_config(disable=True)
+        peer = text2video_zero_peer(pipe)
+        t0, t1 = warm_start_steps(args.steps)
+        prompts = (PROMPTS * args.frames)[: args.frames]
+        common = dict(num_inference_steps=args.steps, guidance_scale=12.0, output_type="np")
+
+        def seed():
+            return torch.Generator("cpu").manual_seed(0)
+
+        runs = {
+            "Text2Video-Zero (peer)": lambda: peer(prompts[0], video_length=args.frames, t0=t0, t1=t1,
+                                                   motion_field_strength_x=0, motion_field_strength_y=0,
+                                                   generator=seed(), **common),
+            "DirecT2V RVM": lambda: pipe(prompts, attention="rvm", generator=seed(), **common),
+            f"DirecT2V RVM+DSF (phi={args.dsf})": lambda: pipe(prompts, attention="rvm", dsf_quantile=args.dsf,
+                                                               generator=seed(), **common),
+        }
+        for run in runs.values():  # warm-up
+            run()
+        times = {k: [] for k in runs}
+        for _ in range(args.repeats):  # interleaved, so that background load hits every variant alike
+            for key, run in runs.items():
+                if pipe.device.type == "cuda":
+                    torch.cuda.synchronize()
+                start = time.perf_counter()
+                run()
+                if pipe.device.type == "cuda":
+                    torch.cuda.synchronize()
+                times[key].append(time.perf_counter() - start)
+
+    print(f"model {args.model}{note}, device {pipe.device}, {args.frames} frames, {args.steps} steps "
+          f"(PNDM, warm start t0={t0}, t1={t1}), median of {args.repeats}")
+    base = statistics.median(times["Text2Video-Zero (peer)"])
+    print(f"| pipeline | s / video | ratio to peer | goal |")
+    print(f"| --- | --- | --- | --- |")
+    goals = [None, 1.10, 1.5]
+    for (key, values), goal in zip(times.items(), goals):
+        t = statistics.median(values)
+        print(f"| {key} | {t:.3f} | {t / base:.2f}x | {'' if goal is None else f'<= {goal:.2f}x'} |")
+
+
+if __name__ == "__main__":
+    main()

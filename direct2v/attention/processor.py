@@ -1,0 +1,193 @@
+"""The diffusers attention processor that carries out frame interaction, its install and its capture.
+
+Only self-attention layers (``attn1`` of the transformer blocks) are replaced; cross-attention
+(``attn2``) keeps its processor, so frame f is still conditioned on its own prompt.
+"""
+from __future__ import annotations
+
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from diffusers.models.attention_processor import AttnProcessor2_0
+
+from .controller import FrameInteraction
+from .functional import reference_keys, sparse_causal_attention, value_mapping_attention
+
+# The authors' released code modifies the self-attention of these U-Net blocks only (the two
+# highest-resolution decoder stages). The paper's text speaks of the self-attention layers of the
+# U-Net in general, so the default here is every self-attention layer; pass this to follow the code.
+RELEASED_CODE_LAYERS = ("up_blocks.2", "up_blocks.3")
+_ORIGINAL = "_direct2v_original_processors"
+
+
+@dataclass
+class AttentionRecord:
+    """What :func:`capture` keeps for one (layer, step, frame) of the last guidance group (the conditional one).
+
+    ``probs``: head-averaged attention probabilities of the frame's queries over the keys it attended,
+    ``(N, N_keys)``; ``confidence``: head-averaged DSF confidence per query ``(N,)`` and ``mask``:
+    ``True`` where the mapped value was kept (both ``None`` without DSF).
+    """
+    layer: str
+    step: int
+    frame: int
+    reference: int | None
+    probs: torch.Tensor
+    confidence: torch.Tensor | None = None
+    mask: torch.Tensor | None = None
+
+
+class FrameInteractionProcessor:
+    """Self-attention of one layer, with the frames of the batch interacting as the controller says."""
+
+    def __init__(self, controller: FrameInteraction, layer: str):
+        self.controller = controller
+        self.layer = layer
+        self.plain = AttnProcessor2_0()
+
+    def __call__(self, attn, hidden_states, encoder_hidden_states=None, attention_mask=None, temb=None, *args, **kwargs):
+        c = self.controller
+        ref = c.reference_frame()
+        if encoder_hidden_states is not None or (ref is None and not c._captures):
+            return self.plain(attn, hidden_states, encoder_hidden_states, attention_mask, temb)
+        if attention_mask is not None and ref is not None:
+            raise ValueError("attention_mask is not supported while frames interact; pass None")
+        residual = hidden_states
+        if attn.spatial_norm is not None:
+            hidden_states = attn.spatial_norm(hidden_states, temb)
+        shape = hidden_states.shape
+        if hidden_states.ndim == 4:
+            hidden_states = hidden_states.flatten(2).transpose(1, 2)
+        if attn.group_norm is not None:
+            hidden_states = attn.group_norm(hidden_states.transpose(1, 2)).transpose(1, 2)
+        b, n, _ = hidden_states.shape
+        if b % c.num_frames:
+            raise ValueError(f"num_frames={c.num_frames} does not divide the batch of {b} in layer {self.layer!r}")
+
+        def heads(x):
+            return x.view(b, -1, attn.heads, x.shape[-1] // attn.heads).transpose(1, 2)
+
+        q, k, v = (heads(f(hidden_states)) for f in (attn.to_q, attn.to_k, attn.to_v))
+        if attn.norm_q is not None:
+            q, k = attn.norm_q(q), attn.norm_k(k)
+
+        kv_ref, details = None, {}
+        if ref is None:
+            out = F.scaled_dot_product_attention(q, k, v)
+        elif c.mode == "sparse_causal":
+            out = sparse_causal_attention(q, k, v, c.num_frames)
+        else:
+            if c.cache_mode == "replay":
+                kv_ref = c._cached(self.layer, q.device)
+            else:
+                kv_ref = (reference_keys(k, ref, c.num_frames), reference_keys(v, ref, c.num_frames))
+                if c.cache_mode == "record":
+                    c._store(self.layer, *kv_ref)
+            out, details = value_mapping_attention(
+                q, k, v, ref, c.num_frames, dsf_quantile=c.dsf_quantile, dsf_scope=c.dsf_scope,
+                chunk_size=c.chunk_size, kv_ref=kv_ref, return_details=True)
+        if c._captures:
+            self._capture(q, k, ref, kv_ref, details)
+
+        out = out.transpose(1, 2).reshape(b, n, -1).to(q.dtype)
+        out = attn.to_out[1](attn.to_out[0](out))
+        if len(shape) == 4:
+            out = out.transpose(1, 2).reshape(shape)
+        if attn.residual_connection:
+            out = out + residual
+        return out / attn.rescale_output_factor
+
+    def _capture(self, q, k, ref, kv_ref, details):
+        c = self.controller
+        num_frames, group = c.num_frames, q.shape[0] // c.num_frames - 1  # the last (conditional) group
+        for spec in c._captures:
+            if not _selected(self.layer, spec["layers"]) or (spec["steps"] is not None and c.step not in spec["steps"]):
+                continue
+            for f in range(num_frames):
+                if spec["frames"] is not None and f not in spec["frames"]:
+                    continue
+                i = group * num_frames + f
+                if ref is None:
+                    keys = k[i]
+                elif kv_ref is None:  # sparse causal: first and previous frame
+                    keys = torch.cat([k[group * num_frames], k[group * num_frames + max(f - 1, 0)]], dim=-2)
+                else:
+                    keys = kv_ref[0][group]
+                probs = (q[i].float() @ keys.float().transpose(-1, -2) * q.shape[-1] ** -0.5).softmax(-1).mean(0)
+                record = AttentionRecord(self.layer, c.step, f, ref, probs.cpu())
+                if details:
+                    mask = torch.ones(q.shape[2], dtype=torch.bool, device=q.device)
+                    mask[details["index"][i][details["valid"][i]]] = False
+                    record.confidence, record.mask = details["confidence"][i].cpu(), mask.cpu()
+                spec["records"].append(record)
+
+
+def _selected(layer: str, prefixes) -> bool:
+    return prefixes is None or any(layer == p or layer.startswith(p + ".") for p in prefixes)
+
+
+def self_attention_layers(unet) -> list[str]:
+    """Names of the U-Net's self-attention layers (``attn1`` of each transformer block)."""
+    return [name[: -len(".processor")] for name in unet.attn_processors if name.endswith("attn1.processor")]
+
+
+def _prefixes(layers, available):
+    if layers is None:
+        return None
+    layers = (layers,) if isinstance(layers, str) else tuple(layers)
+    for prefix in layers:
+        if not any(_selected(name, (prefix,)) for name in available):
+            blocks = sorted({".".join(name.split(".")[:2]) if name.startswith(("down", "up")) else name.split(".")[0]
+                             for name in available})
+            raise ValueError(f"layers={prefix!r} matches no self-attention layer; available prefixes: {blocks}")
+    return layers
+
+
+def install_frame_interaction(unet, controller: FrameInteraction, layers=None) -> list[str]:
+    """Replace the self-attention processors of ``unet`` (a ``UNet2DConditionModel``) by frame interaction.
+
+    ``layers``: ``None`` for every self-attention layer (the paper's description), or name prefixes
+    such as :data:`RELEASED_CODE_LAYERS`. Installing again first restores the original processors.
+    Returns the names of the modified layers.
+    """
+    if not isinstance(controller, FrameInteraction):
+        raise ValueError(f"controller={controller!r} is not allowed; pass a FrameInteraction")
+    available = self_attention_layers(unet)
+    prefixes = _prefixes(layers, available)
+    uninstall_frame_interaction(unet)
+    original = unet.attn_processors
+    chosen = [name for name in available if _selected(name, prefixes)]
+    processors = dict(original)
+    for name in chosen:
+        processors[name + ".processor"] = FrameInteractionProcessor(controller, name)
+    unet.set_attn_processor(processors)
+    setattr(unet, _ORIGINAL, original)
+    return chosen
+
+
+def uninstall_frame_interaction(unet) -> None:
+    """Put back the processors that were there before :func:`install_frame_interaction` (no-op if none)."""
+    original = getattr(unet, _ORIGINAL, None)
+    if original is not None:
+        unet.set_attn_processor(dict(original))
+        delattr(unet, _ORIGINAL)
+
+
+@contextmanager
+def capture(controller: FrameInteraction, layers=None, steps=None, frames=None):
+    """Record attention maps for the book's plots: ``with capture(ctrl, layers=..., steps=[10]) as records:``.
+
+    ``layers``: name prefixes (``None``: all installed layers); ``steps`` and ``frames``: iterables of
+    denoising steps and frame indices (``None``: all). ``records`` is a list of :class:`AttentionRecord`
+    (CPU tensors) filled as the pipeline runs. Each record holds an ``N x N`` map: keep the selection small.
+    """
+    spec = {"layers": None if layers is None else ((layers,) if isinstance(layers, str) else tuple(layers)),
+            "steps": None if steps is None else set(steps), "frames": None if frames is None else set(frames),
+            "records": []}
+    controller._captures.append(spec)
+    try:
+        yield spec["records"]
+    finally:
+        controller._captures.remove(spec)

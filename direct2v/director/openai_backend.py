@@ -1,0 +1,123 @@
+"""A director behind any OpenAI-compatible chat-completions server.
+
+OpenAI itself, or a local server that speaks the same protocol: Ollama
+(``base_url="http://localhost:11434/v1"``), vLLM (``http://localhost:8000/v1``), LM Studio
+(``http://localhost:1234/v1``) or a llama.cpp server (``http://localhost:8080/v1``). The key comes
+from ``api_key=`` or ``OPENAI_API_KEY``; it is never printed, logged, cached or shown in ``repr``.
+A local server without authentication still needs the argument said out loud: ``api_key="none"``.
+"""
+from __future__ import annotations
+
+import os
+import time
+from urllib.parse import urlsplit
+
+from .base import Director
+from .parsing import DirectorError
+
+
+def public_url(url: str | None) -> str:
+    """``url`` without credentials, query or fragment (what error messages may show)."""
+    if not url:
+        return "https://api.openai.com/v1"
+    parts = urlsplit(str(url))
+    host = parts.hostname or ""
+    if parts.port:
+        host = f"{host}:{parts.port}"
+    return f"{parts.scheme}://{host}{parts.path}"
+
+
+class OpenAIDirector(Director):
+    """Frame director on an OpenAI-compatible server (the paper used GPT-4, GPT-3.5 and Bard).
+
+    ``retries`` more attempts follow a rate limit (429), a server error (5xx), a timeout or a
+    lost connection, after ``backoff * 2**attempt`` seconds (or the server's ``Retry-After``,
+    capped at 60 s); then a :class:`DirectorError` that names the server and the last error.
+    ``max_tokens=None`` leaves the reply length to the server.
+    """
+
+    backend = "openai"
+
+    def __init__(self, model: str = "gpt-4o-mini", *, api_key: str | None = None,
+                 base_url: str | None = None, temperature: float = 0.7, seed: int | None = 0,
+                 timeout: float = 60.0, retries: int = 3, backoff: float = 1.0,
+                 max_tokens: int | None = None, target: str | None = None, cache=None):
+        super().__init__(model, temperature=temperature, seed=seed, target=target, cache=cache)
+        try:
+            import openai
+        except ImportError as err:  # pragma: no cover - depends on the installation
+            raise DirectorError("OpenAIDirector needs the openai package: pip install 'direct2v[llm]'") from err
+        key = api_key if api_key is not None else os.environ.get("OPENAI_API_KEY")
+        if not key:
+            raise DirectorError(
+                "OpenAIDirector needs an API key: set the OPENAI_API_KEY environment variable or pass "
+                "api_key=...; a local server without authentication (Ollama, vLLM, LM Studio, "
+                "llama.cpp) takes api_key='none'")
+        for name, value in (("timeout", timeout), ("backoff", backoff)):
+            if not isinstance(value, (int, float)) or value < 0:
+                raise ValueError(f"{name}={value!r} is not allowed; give a number >= 0")
+        if not isinstance(retries, int) or retries < 0:
+            raise ValueError(f"retries={retries!r} is not allowed; give an integer >= 0")
+        if max_tokens is not None and (not isinstance(max_tokens, int) or max_tokens < 1):
+            raise ValueError(f"max_tokens={max_tokens!r} is not allowed; give None or a positive integer")
+        self.base_url = public_url(base_url)
+        self.timeout, self.retries, self.backoff, self.max_tokens = timeout, retries, backoff, max_tokens
+        self._openai = openai
+        # the client keeps the key; retries are ours, so that tests can make backoff tiny
+        self._client = openai.OpenAI(api_key=key, base_url=base_url, timeout=timeout, max_retries=0)
+
+    def __repr__(self) -> str:
+        return (f"OpenAIDirector(model={self.model!r}, base_url={self.base_url!r}, "
+                f"temperature={self.temperature}, seed={self.seed!r}, target={self.target!r})")
+
+    def _settings(self) -> dict:
+        return {"max_tokens": self.max_tokens}
+
+    def _delay(self, attempt: int, err) -> float:
+        retry_after = None
+        response = getattr(err, "response", None)
+        if response is not None:
+            try:
+                retry_after = float(response.headers.get("retry-after"))
+            except (TypeError, ValueError):
+                retry_after = None
+        if retry_after is not None and retry_after >= 0:
+            return min(retry_after, 60.0) if self.backoff > 0 else 0.0
+        return self.backoff * 2 ** attempt
+
+    def _redact(self, text: str) -> str:
+        key = self._client.api_key
+        return text.replace(key, "***") if key and len(key) > 3 else text
+
+    def _complete(self, messages: list[dict]) -> str:
+        openai = self._openai
+        request = {"model": self.model, "messages": messages, "temperature": self.temperature}
+        if self.seed is not None:
+            request["seed"] = self.seed
+        if self.max_tokens is not None:
+            request["max_tokens"] = self.max_tokens
+        where = f"{self.base_url} (model {self.model!r})"
+        transient = (openai.RateLimitError, openai.InternalServerError, openai.APIConnectionError)
+        for attempt in range(self.retries + 1):
+            try:
+                response = self._client.chat.completions.create(**request)
+                break
+            except transient as err:
+                if attempt == self.retries:
+                    kind = ("timed out after %gs" % self.timeout if isinstance(err, openai.APITimeoutError)
+                            else type(err).__name__)
+                    raise DirectorError(f"the chat server at {where} failed {attempt + 1} time(s); "
+                                        f"last error: {kind}: {self._redact(str(err))}") from err
+                time.sleep(self._delay(attempt, err))
+            except openai.APIStatusError as err:
+                raise DirectorError(f"the chat server at {where} refused the request "
+                                    f"(HTTP {err.status_code}, {type(err).__name__}): {self._redact(str(err))}") from err
+            except openai.OpenAIError as err:
+                raise DirectorError(f"the chat server at {where} failed: {type(err).__name__}: {self._redact(str(err))}") from err
+        try:
+            content = response.choices[0].message.content
+        except (AttributeError, IndexError, TypeError) as err:
+            raise DirectorError(f"the chat server at {where} sent no choices: {response!r}") from err
+        if not content or not content.strip():
+            raise DirectorError(f"the chat server at {where} sent an empty reply")
+        return content

