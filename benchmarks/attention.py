@@ -90,6 +90,11 @@ def seconds(fn, q, k, v, repeats):
     return statistics.median(times)
 
 
+def qkv(b, heads, n, d, device, dtype, generator=None):
+    """A (B, heads, N, d) tensor in the memory layout diffusers' processors produce: (B, N, heads, d)."""
+    return torch.randn(b, n, heads, d, generator=generator, device=device, dtype=dtype).transpose(1, 2)
+
+
 def dense_bytes(b, heads, n):
     return 3 * b * heads * n * n * 4  # scores, row and column softmax in fp32
 
@@ -97,7 +102,7 @@ def dense_bytes(b, heads, n):
 def bench(name, frames, n, channels, heads, device, dtype, repeats, dense_limit):
     b, d = 2 * frames, channels // heads
     g = torch.Generator(device).manual_seed(0)
-    q, k, v = (torch.randn(b, heads, n, d, generator=g, device=device, dtype=dtype) for _ in range(3))
+    q, k, v = (qkv(b, heads, n, d, device, dtype, g) for _ in range(3))
     rows, base_t, base_m = [], None, None
     for label, fn in variants(frames).items():
         if "dense" in label and dense_bytes(b, heads, n) > dense_limit:
@@ -127,7 +132,7 @@ def sweep(device, dtype, tokens, frames=2, channels=320, heads=8):
     lines = ["| tokens | plain SDPA | rvm+DSF (auto) | rvm+DSF (chunked) | dense scores would need |", "|---|---|---|---|---|"]
     for n in tokens:
         b, d = 2 * frames, channels // heads
-        q, k, v = (torch.randn(b, heads, n, d, device=device, dtype=dtype) for _ in range(3))
+        q, k, v = (qkv(b, heads, n, d, device, dtype) for _ in range(3))
         fns = variants(frames)
         with torch.no_grad():
             mem = [peak_extra_bytes(fns[key], q, k, v) / 2**20 for key in ("plain SDPA", "rvm+DSF (auto)", "rvm+DSF (chunked)")]

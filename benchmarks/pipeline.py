@@ -56,10 +56,10 @@ def main(argv=None):
     parser.add_argument("--steps", type=int, default=50)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--dsf", type=float, default=0.05, help="DSF quantile phi")
-    parser.add_argument("--quick", action="store_true", help="4 frames, 20 steps, 2 repeats")
+    parser.add_argument("--quick", action="store_true", help="4 frames, 10 steps, 2 repeats")
     args = parser.parse_args(argv)
     if args.quick:
-        args.frames, args.steps, args.repeats = 4, 20, 2
+        args.frames, args.steps, args.repeats = 4, 10, 2
 
     with tempfile.TemporaryDirectory() as tmp:
         name, note = args.model, ""

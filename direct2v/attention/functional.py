@@ -42,13 +42,14 @@ def mapped_attention(q: torch.Tensor, k_ref: torch.Tensor, v_ref: torch.Tensor, 
     """
     groups = _groups(q, num_frames)
     _, heads, n, d = q.shape
-    qg = q.view(groups, num_frames, heads, n, d).transpose(1, 2).reshape(groups, heads, num_frames * n, d)
+    # (B, h, N, d) -> (G, h, F*N, d); a view when q has diffusers' (B, N, h, d) memory layout
+    qg = q.transpose(1, 2).reshape(groups, num_frames * n, heads, d).transpose(1, 2)
     if with_lse:
         out, lse = torch.ops.aten._scaled_dot_product_flash_attention_for_cpu(qg, k_ref, v_ref, 0.0, False)
         lse = lse.view(groups, heads, num_frames, n).transpose(1, 2).reshape(q.shape[0], heads, n)
     else:
         out, lse = F.scaled_dot_product_attention(qg, k_ref, v_ref), None
-    out = out.view(groups, heads, num_frames, n, -1).transpose(1, 2).reshape(q.shape[0], heads, n, -1)
+    out = out.transpose(1, 2).reshape(q.shape[0], n, heads, -1).transpose(1, 2)
     return out, lse
 
 

@@ -14,6 +14,7 @@ trained on the VAE's latents, so ``all`` runs tokenizer, clip, vae, then unet.
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import math
 import os
@@ -77,11 +78,7 @@ def save_atomic(obj, folder: Path, save) -> None:
 
 def save_fp16(model, folder: Path) -> None:
     """Store weights in fp16 (the package ships at most 40 MB); loading casts back to fp32 on a CPU."""
-    def _save(m, path):
-        half = type(m)(m.config) if not hasattr(m, "register_to_config") else type(m).from_config(m.config)
-        half.load_state_dict(m.state_dict())
-        half.half().save_pretrained(path)
-    save_atomic(model, folder, _save)
+    save_atomic(model, folder, lambda m, path: copy.deepcopy(m).half().save_pretrained(path))
 
 
 def log_run(out: Path, entry: dict) -> None:

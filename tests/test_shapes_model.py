@@ -1,0 +1,99 @@
+"""The miniature Stable Diffusion: tokenizer, training script on tiny sizes, the shipped folder."""
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from direct2v.shapes import model as mini
+from direct2v.shapes.captions import caption
+from direct2v.shapes.world import VOCABULARY, random_scene
+
+
+def test_tokenizer_covers_the_world_and_maps_the_rest_to_unk():
+    tok = mini.build_tokenizer()
+    rng = np.random.default_rng(0)
+    for _ in range(200):
+        ids = tok(caption(random_scene(rng))).input_ids
+        assert tok.unk_token_id not in ids
+        assert ids[0] == tok.bos_token_id and ids[-1] == tok.eos_token_id
+        assert len(ids) <= mini.MAX_TOKENS
+    assert all(tok.unk_token_id not in tok(w).input_ids for w in VOCABULARY)
+    assert tok("a zebra").input_ids[2] == tok.unk_token_id
+    padded = tok(["a red circle"], padding="max_length", max_length=tok.model_max_length).input_ids[0]
+    assert len(padded) == mini.MAX_TOKENS and padded[-1] == tok.pad_token_id
+
+
+def test_saved_tokenizer_round_trips(tmp_path):
+    from transformers import AutoTokenizer
+
+    tok = mini.build_tokenizer()
+    tok.save_pretrained(tmp_path)
+    again = AutoTokenizer.from_pretrained(tmp_path)
+    text = "a large red circle at the top left, night background"
+    assert again(text).input_ids == tok(text).input_ids
+
+
+@pytest.fixture(scope="module")
+def tiny_folder(tmp_path_factory):
+    from direct2v.shapes import train
+
+    out = tmp_path_factory.mktemp("tiny")
+    train.main(["all", "--size", "tiny", "--steps", "3", "--batch", "4", "--save-every", "2", "--out", str(out), "--threads", "1"])
+    return out
+
+
+def test_training_writes_a_standard_pipeline_folder(tiny_folder):
+    from diffusers import StableDiffusionPipeline
+
+    for part in ("tokenizer", "clip", "text_encoder", "vae", "unet", "scheduler", "model_index.json", "README.md"):
+        assert (tiny_folder / part).exists(), part
+    log = json.loads((tiny_folder / "training_log.json").read_text())
+    assert [r["part"] for r in log] == ["clip", "vae", "unet"]
+    assert all(r["steps"] == 3 and np.isfinite(r["final_loss"]) for r in log)
+    vae_config = json.loads((tiny_folder / "vae" / "config.json").read_text())
+    assert vae_config["scaling_factor"] != 0.18215  # measured on data, not SD's constant
+    pipe = StableDiffusionPipeline.from_pretrained(tiny_folder, dtype=torch.float32)
+    images = pipe(["a red circle in the center, day background"], num_inference_steps=2, output_type="np",
+                  generator=torch.manual_seed(0)).images
+    assert images.shape == (1, 64, 64, 3) and np.isfinite(images).all()
+    assert "| unet | 3 (3)" in (tiny_folder / "README.md").read_text()
+
+
+def test_training_resumes_from_its_last_checkpoint(tiny_folder):
+    from direct2v.shapes import train
+
+    before = (tiny_folder / "vae" / "diffusion_pytorch_model.safetensors").read_bytes()
+    train.main(["vae", "--size", "tiny", "--steps", "2", "--batch", "4", "--out", str(tiny_folder), "--threads", "1"])
+    log = json.loads((tiny_folder / "training_log.json").read_text())
+    assert log[-1]["part"] == "vae" and log[-1]["total_steps"] == 5
+    assert (tiny_folder / "vae" / "diffusion_pytorch_model.safetensors").read_bytes() != before
+
+
+def test_bad_arguments_are_refused(tmp_path):
+    from direct2v.shapes import train
+
+    with pytest.raises(SystemExit):
+        train.main(["unet", "--steps", "0", "--out", str(tmp_path)])
+    with pytest.raises(SystemExit, match="tokenizer"):
+        train.main(["clip", "--size", "tiny", "--steps", "1", "--out", str(tmp_path)])
+
+
+shipped = pytest.mark.skipif(not (mini.WEIGHTS / "unet").exists(), reason="the miniature model is not trained yet")
+
+
+@shipped
+def test_shipped_folder_loads_both_ways_and_is_small():
+    from diffusers import StableDiffusionPipeline
+
+    import direct2v
+
+    size = sum(p.stat().st_size for p in mini.WEIGHTS.rglob("*") if p.is_file() and ".train" not in p.parts)
+    assert size <= 40 * 2**20
+    plain = StableDiffusionPipeline.from_pretrained(mini.WEIGHTS, dtype=torch.float32)
+    ours = direct2v.load_pipeline("shapes", device="cpu")
+    prompt = "a large red circle in the center, day background"
+    a = plain(prompt, num_inference_steps=3, generator=torch.manual_seed(0), output_type="np").images[0]
+    b = ours(prompt, num_frames=1, attention="self", num_inference_steps=3, generator=torch.manual_seed(0), output_type="np").frames[0]
+    assert a.shape == b.shape == (64, 64, 3)
+    assert np.abs(a.astype(np.float32) - np.asarray(b, dtype=np.float32)).max() < 2e-2
