@@ -9,6 +9,10 @@ of steps by ``direct2v.pipeline.warm_start_steps``), the same frames, steps, gui
 no motion. DirecT2V's attention acts on every self-attention layer, as the peer's does. Goals on
 the ratios (DirecT2V / peer): RVM <= 1.10x, RVM + DSF <= 1.5x.
 
+On a CPU the clock is the process's CPU time (``time.process_time``): with one thread it equals
+the wall time of an idle machine and does not count the time other jobs take the cores from
+us. On a GPU it is wall time after ``torch.cuda.synchronize``.
+
 ``--model shapes`` uses the trained miniature model; before it is trained, a random-weight model
 with the same configuration (timings only depend on the shapes of the computation).
 """
@@ -85,22 +89,25 @@ def main(argv=None):
         }
         for run in runs.values():  # warm-up
             run()
+        cuda = pipe.device.type == "cuda"
+        clock = time.perf_counter if cuda else time.process_time
         times = {k: [] for k in runs}
         for _ in range(args.repeats):  # interleaved, so that background load hits every variant alike
             for key, run in runs.items():
-                if pipe.device.type == "cuda":
+                if cuda:
                     torch.cuda.synchronize()
-                start = time.perf_counter()
+                start = clock()
                 run()
-                if pipe.device.type == "cuda":
+                if cuda:
                     torch.cuda.synchronize()
-                times[key].append(time.perf_counter() - start)
+                times[key].append(clock() - start)
 
     print(f"model {args.model}{note}, device {pipe.device}, {args.frames} frames, {args.steps} steps "
-          f"(PNDM, warm start t0={t0}, t1={t1}), median of {args.repeats}")
+          f"(PNDM, warm start t0={t0}, t1={t1}), {torch.get_num_threads()} CPU threads, "
+          f"{'wall' if cuda else 'CPU'} time, median of {args.repeats}")
     base = statistics.median(times["Text2Video-Zero (peer)"])
-    print(f"| pipeline | s / video | ratio to peer | goal |")
-    print(f"| --- | --- | --- | --- |")
+    print("| pipeline | s / video | ratio to peer | goal |")
+    print("| --- | --- | --- | --- |")
     goals = [None, 1.10, 1.5]
     for (key, values), goal in zip(times.items(), goals):
         t = statistics.median(values)

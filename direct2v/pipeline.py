@@ -90,7 +90,8 @@ class DirecT2VPipeline(StableDiffusionPipeline):
     def check_video_inputs(self, prompt, num_frames, negative_prompt, height, width, num_inference_steps,
                            guidance_scale, attention, rvm_period, mapping_start, dsf_quantile, attention_layers,
                            noise, noise_weight, t0, t1, max_batch_frames, latents, generator, seed,
-                           output_type, callback_on_step_end_tensor_inputs):
+                           output_type, callback_on_step_end_tensor_inputs, motion_field_strength_x=0.0,
+                           motion_field_strength_y=0.0, dsf_scope="frame", random_seed=0):
         """Validate everything before any compute; return ``(prompts, negatives, num_frames, mapping_start, t0, t1)``."""
         if isinstance(prompt, str):
             num_frames = 8 if num_frames is None else num_frames
@@ -165,6 +166,16 @@ class DirecT2VPipeline(StableDiffusionPipeline):
             t0, t1 = warm_start_steps(num_inference_steps, t0, t1)
         elif t0 is not None or t1 is not None:
             raise ValueError(f"t0={t0!r}, t1={t1!r} are only used with noise='warm_start', not noise={noise!r}")
+        elif motion_field_strength_x or motion_field_strength_y:
+            raise ValueError(f"motion_field_strength_x={motion_field_strength_x!r}, motion_field_strength_y="
+                             f"{motion_field_strength_y!r}: motion dynamics act in the warm start only; use "
+                             f"noise='warm_start' or strengths 0 (noise={noise!r})")
+        from .attention.functional import DSF_SCOPES
+
+        if dsf_scope not in DSF_SCOPES:
+            raise ValueError(f"dsf_scope={dsf_scope!r} is not allowed; use one of {DSF_SCOPES}")
+        if isinstance(random_seed, bool) or not isinstance(random_seed, int) or random_seed < 0:
+            raise ValueError(f"random_seed={random_seed!r} is not allowed; use an integer >= 0")
         if max_batch_frames is not None:
             if isinstance(max_batch_frames, bool) or not isinstance(max_batch_frames, int) or max_batch_frames < 2:
                 raise ValueError(f"max_batch_frames={max_batch_frames!r} is not allowed; use None or an integer >= 2")
@@ -209,11 +220,14 @@ class DirecT2VPipeline(StableDiffusionPipeline):
         return latents
 
     def _renoise(self, x_t0, t0, t1, generator):
-        """DDPM forward process from timestep t0 to t1 (> t0), as Text2Video-Zero's ``forward_loop``."""
-        alphas = self.scheduler.alphas if hasattr(self.scheduler, "alphas") else None
-        if alphas is None:
-            cum = self.scheduler.alphas_cumprod
-            alphas = cum / torch.cat([cum.new_ones(1), cum[:-1]])
+        """DDPM forward process from timestep t0 to t1 (> t0), as Text2Video-Zero's ``forward_loop``.
+
+        x_t1 = sqrt(a) x_t0 + sqrt(1 - a) eps with a = prod(alphas[t0:t1]) (Text2Video-Zero's indexing).
+        Like the peer it assumes a variance-preserving sampler (DDIM, PNDM, DDPM, DPM-Solver, ...).
+        """
+        cum = self.scheduler.alphas_cumprod
+        alphas = getattr(self.scheduler, "alphas", None)
+        alphas = cum / torch.cat([cum.new_ones(1), cum[:-1]]) if alphas is None else alphas
         eps = noises.random_noise(x_t0.shape[0], x_t0.shape[1:], generator, x_t0.device, x_t0.dtype)
         alpha = torch.prod(alphas[int(t0):int(t1)]).to(x_t0.device, torch.float32)
         return (alpha.sqrt() * x_t0.float() + (1 - alpha).sqrt() * eps.float()).to(x_t0.dtype)
@@ -290,7 +304,8 @@ class DirecT2VPipeline(StableDiffusionPipeline):
         prompts, negatives, num_frames, mapping_start, t0, t1 = self.check_video_inputs(
             prompt, num_frames, negative_prompt, height, width, num_inference_steps, guidance_scale, attention,
             rvm_period, mapping_start, dsf_quantile, attention_layers, noise, noise_weight, t0, t1,
-            max_batch_frames, latents, generator, seed, output_type, callback_on_step_end_tensor_inputs)
+            max_batch_frames, latents, generator, seed, output_type, callback_on_step_end_tensor_inputs,
+            motion_field_strength_x, motion_field_strength_y, dsf_scope, random_seed)
         if seed is not None:
             generator = torch.Generator("cpu").manual_seed(seed)
         device = self._execution_device

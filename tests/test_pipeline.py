@@ -195,6 +195,14 @@ def test_warm_start_with_cross_frame_matches_text2video_zero(pipe):
     assert not any(isinstance(p, FrameInteractionProcessor) for p in pipe.unet.attn_processors.values())
 
 
+def test_motion_dynamics_move_the_warm_started_frames(pipe):
+    kw = dict(attention="self", noise="warm_start", output_type="latent", seed=2, **FAST)
+    still = pipe(PROMPTS, **kw).frames
+    moving = pipe(PROMPTS, motion_field_strength_x=8.0, motion_field_strength_y=0.0, **kw).frames
+    torch.testing.assert_close(moving[0], still[0])  # frame 1 is the anchor, never warped
+    assert not torch.allclose(moving[1:], still[1:])
+
+
 # ----------------------------------------------------------------------------- errors before any compute
 BAD = [
     (dict(prompt=[]), "prompt=\\[\\]"),
@@ -220,6 +228,10 @@ BAD = [
     (dict(latents=torch.zeros(2, 4, 8, 8)), "latents of shape"),
     (dict(seed=0, generator=torch.Generator()), "generator and seed"),
     (dict(num_inference_steps=0), "num_inference_steps=0"),
+    (dict(noise="independent", motion_field_strength_x=4.0), "motion_field_strength_x=4.0"),
+    (dict(dsf_scope="galaxy"), "dsf_scope='galaxy'"),
+    (dict(attention="self", dsf_quantile=0.1), "dsf_quantile=0.1"),
+    (dict(attention="sparse_causal", max_batch_frames=2), "sparse_causal"),
 ]
 
 
