@@ -28,6 +28,8 @@ _EXPORTS = {
     "OpenAIDirector": "director",
     "TransformersDirector": "director",
     "save_video": "video",
+    "show_video": "video",
+    "contact_sheet": "video",
     "FrameInteraction": "attention",
     "install_frame_interaction": "attention",
     "uninstall_frame_interaction": "attention",

@@ -176,12 +176,19 @@ def save_video(frames, path: str | os.PathLike, fps: float = 4, scale: int | Non
             _write_gif(upscale(video, scale), tmp, fps)
         else:
             contact_sheet(video, captions, cols, scale).save(tmp, format="PNG")
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the file the usual permissions
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
     return path
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def video_bytes(frames, fps: float = 4, format: str = "mp4", scale: int | None = None) -> bytes:

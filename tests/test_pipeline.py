@@ -264,7 +264,7 @@ def test_story_object_appears_later_on_the_shapes_model():
     early = "a medium red circle in the middle left, day background"
     late = "a medium red circle in the middle left and a medium blue square at the top right, day background"
     frames = [early] * 3 + [late] * 3
-    ours = pipe(frames, attention="rvm", num_inference_steps=25, seed=0, output_type="np").frames
+    ours = pipe(frames, attention="rvm", num_inference_steps=20, seed=0, output_type="np").frames
 
     def has_blue_square(image):
         objects = detect((np.asarray(image) * 255).round().astype(np.uint8)).objects
@@ -274,9 +274,9 @@ def test_story_object_appears_later_on_the_shapes_model():
     assert not any(seen[:2]) and all(seen[-2:]), seen
     peer = P.text2video_zero_peer(pipe)
     peer.set_progress_bar_config(disable=True)
-    t0, t1 = P.warm_start_steps(25)
-    single = peer(late, video_length=6, num_inference_steps=25, guidance_scale=12.0, t0=t0, t1=t1,
+    t0, t1 = P.warm_start_steps(20)
+    single = peer(late, video_length=6, num_inference_steps=20, guidance_scale=12.0, t0=t0, t1=t1,
                   motion_field_strength_x=0, motion_field_strength_y=0, output_type="np",
                   generator=torch.Generator().manual_seed(0)).images
     peer_seen = [has_blue_square(f) for f in single]
-    assert len(set(peer_seen)) == 1, peer_seen  # one prompt: the square is always there or never
+    assert not (not any(peer_seen[:2]) and all(peer_seen[-2:])), peer_seen  # one prompt cannot tell the story

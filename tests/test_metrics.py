@@ -1,0 +1,149 @@
+"""direct2v.metrics: CLIP score, Avg. Dist., CLIP-Temp, warping error, narrative accuracy, consistency, bootstrap."""
+import json
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+from direct2v import metrics as M
+from direct2v.director import StoryboardDirector
+from direct2v.shapes import caption, random_scene, render
+from direct2v.shapes import model as mini
+from direct2v.shapes.render import render_story
+
+STORY = "a red ball moves from left to right while day turns to night"
+
+
+def _clip_is_trained() -> bool:
+    log = mini.WEIGHTS / "training_log.json"
+    return (mini.WEIGHTS / "clip" / "config.json").exists() and log.exists() and \
+        any(r.get("part") == "clip" for r in json.loads(log.read_text()))
+
+
+@pytest.fixture(scope="module")
+def script():
+    return StoryboardDirector().direct(STORY, num_frames=6)
+
+
+@pytest.fixture(scope="module")
+def tiny_scorer():
+    torch.manual_seed(0)
+    from transformers import CLIPModel
+    tok = mini.build_tokenizer()
+    return M.CLIPScorer(CLIPModel(mini.clip_config(tok, "tiny")), tokenizer=tok, device="cpu")
+
+
+def _texture(shape, seed=0):
+    rng = np.random.default_rng(seed)
+    img = cv2.GaussianBlur((rng.random(shape) * 255).astype(np.uint8), (0, 0), 2.0)
+    return cv2.normalize(img, None, 0, 255, cv2.NORM_MINMAX)
+
+
+def _translation_video(dx=3, frames=3):
+    """Content moving right by dx px per frame: the right border of frame t leaves the view in t+1."""
+    big = _texture((100, 140, 3))
+    return np.stack([big[10:74, 30 - k * dx:94 - k * dx] for k in range(frames)])
+
+
+# ----------------------------------------------------------------------------- CLIP score
+def test_avg_dist_by_hand():
+    assert M.avg_dist([30.0, 28.0, 31.0, 25.0]) == pytest.approx((2 + 1 + 5) / 3)
+    assert M.avg_dist([20.0, 20.0]) == 0.0
+    with pytest.raises(ValueError, match="at least 2"):
+        M.avg_dist([30.0])
+
+
+def test_clip_temp_of_identical_frames_is_one():
+    e = np.random.default_rng(0).normal(size=(1, 16))
+    np.testing.assert_allclose(M.clip_temp(np.repeat(e, 4, 0)), 1.0, atol=1e-6)
+    assert M.clip_temp(np.array([[1.0, 0.0], [0.0, 1.0]]))[0] == pytest.approx(0.0)
+
+
+def test_tiny_clip_ranges_and_shapes(tiny_scorer):
+    video = render_story(StoryboardDirector().direct("a red ball falls", num_frames=3).scenes)
+    s = tiny_scorer.scores(video, ["a red circle", "a blue square", "night"])
+    assert s.shape == (3,) and np.all((0 <= s) & (s <= 100))
+    assert tiny_scorer.scores(video, "a red circle").shape == (3,)
+    assert tiny_scorer.clip_temp(np.repeat(video[:1], 3, 0)) == pytest.approx(1.0, abs=1e-5)
+    with pytest.raises(ValueError, match="prompts for 3 frames"):
+        tiny_scorer.scores(video, ["a", "b"])
+
+
+@pytest.mark.skipif(not _clip_is_trained(), reason="the miniature CLIP is not trained yet")
+def test_miniature_clip_prefers_the_right_caption():
+    scorer = M.CLIPScorer.from_pretrained("shapes", device="cpu")
+    assert scorer.miniature
+    rng = np.random.default_rng(3)
+    scenes = [random_scene(rng, n_objects=1) for _ in range(12)]
+    images = np.stack([render(s, rng) for s in scenes])
+    captions = [caption(s) for s in scenes]
+    own = scorer.scores(images, captions)
+    wrong = scorer.scores(images, captions[1:] + captions[:1])
+    assert (own > wrong).mean() >= 0.75 and own.mean() > wrong.mean() + 2, (own, wrong)
+
+
+# ----------------------------------------------------------------------------- warping error
+def test_warping_error_translation_is_small_unrelated_is_large():
+    moving = M.warping_error(_translation_video())
+    unrelated = M.warping_error(np.stack([_texture((64, 64, 3), seed=s) for s in range(3)]))
+    assert moving < 0.005, moving
+    assert unrelated > 10 * moving, (moving, unrelated)
+
+
+def test_occlusion_mask_excludes_the_border_that_leaves_the_view():
+    dx = 3
+    _, masks = M.warping_errors(_translation_video(dx), return_masks=True)
+    mask = masks[0]
+    assert mask[:, -dx:].mean() < 0.1            # these pixels of frame t are gone in frame t+1
+    assert mask[:, dx:-2 * dx].mean() > 0.9      # the rest has a counterpart
+
+
+def test_warping_error_rejects_single_frame():
+    with pytest.raises(ValueError, match="at least 2 frames"):
+        M.warping_errors(np.zeros((1, 64, 64, 3), np.uint8))
+
+
+# ----------------------------------------------------------------------------- narrative and consistency
+def test_narrative_accuracy_of_ground_truth_and_shuffled(script):
+    truth = render_story(script.scenes, seed=1)
+    right = M.narrative_accuracy(truth, script.scenes)
+    assert right["all"] >= 0.99 and right["column"] >= 0.99
+    shuffled = M.narrative_accuracy(truth[::-1], script.scenes)
+    assert shuffled["all"] < 0.7 and shuffled["column"] < right["column"]
+    assert set(right) == set(M.NARRATIVE_KEYS)
+
+
+def test_background_change_of_consistent_and_independent_stories(script):
+    consistent = M.background_changes(render_story(script.scenes, seed=2, consistent=True), script.scenes)
+    independent = M.background_change(render_story(script.scenes, seed=2, consistent=False), script.scenes)
+    changed = [s.background != t.background for s, t in zip(script.scenes, script.scenes[1:])]
+    assert np.all(np.isnan(consistent) == np.array(changed))   # day -> dusk pairs are left out
+    assert np.nanmax(consistent) < 1e-6
+    assert independent > 0.002, independent
+
+
+def test_background_mask_leaves_out_objects():
+    scene = StoryboardDirector().direct("a large red ball stays in the center", num_frames=2).scenes[0]
+    mask = M.background_mask(render(scene, 0))
+    assert not mask[28:36, 28:36].any() and mask[:5, :5].all()
+
+
+# ----------------------------------------------------------------------------- bootstrap and inputs
+def test_bootstrap_ci_contains_the_mean():
+    x = np.random.default_rng(0).normal(3.0, 1.0, size=40)
+    est, lo, hi = M.bootstrap_ci(x)
+    assert est == pytest.approx(x.mean()) and lo < est < hi and hi - lo < 1.5
+    assert M.bootstrap_ci([2.0]) == (2.0, 2.0, 2.0)
+    assert np.isnan(M.bootstrap_ci([float("nan")])[0])
+    with pytest.raises(ValueError, match="level"):
+        M.bootstrap_ci(x, level=95)
+
+
+def test_as_video_accepts_floats_and_rejects_bad_shapes():
+    v = M.as_video(np.full((2, 8, 8, 3), 0.5))
+    assert v.dtype == np.uint8 and v[0, 0, 0, 0] == 128
+    with pytest.raises(ValueError, match=r"\(F, H, W, 3\)"):
+        M.as_video(np.zeros((8, 8, 3)))
+    with pytest.raises(ValueError, match="floats must lie"):
+        M.as_video(np.full((1, 8, 8, 3), 2.0))
