@@ -21,6 +21,8 @@ _EXPORTS = {
     "knob": "runtime",
     "load_pipeline": "pipeline",
     "DirecT2VPipeline": "pipeline",
+    "DirecT2VOutput": "pipeline",
+    "text2video_zero_peer": "pipeline",
     "Director": "director",
     "Script": "director",
     "DirectorError": "director",

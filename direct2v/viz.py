@@ -126,10 +126,10 @@ def recorded_attention(pipe, layers=None, steps=None, frames=None):
             records.extend(got)
 
     def watching(processors, *args, **kwargs):
+        given = list(processors.values()) if isinstance(processors, dict) else [processors]  # diffusers pops the dict
         original(processors, *args, **kwargs)
         close()
-        ours = [p for p in (processors.values() if isinstance(processors, dict) else [processors])
-                if isinstance(p, FrameInteractionProcessor)]
+        ours = [p for p in given if isinstance(p, FrameInteractionProcessor)]
         if ours:
             context = capture(ours[0].controller, layers=layers, steps=steps, frames=frames)
             active.append((context, context.__enter__()))

@@ -95,6 +95,7 @@ def test_runtime_failure_exits_1(tmp_path, capsys):
 def test_openai_key_is_never_printed(monkeypatch, tmp_path, capsys):
     secret = "sk-test-123456789-secret"
     monkeypatch.setenv("OPENAI_API_KEY", secret)
+    monkeypatch.setattr("direct2v.director.openai_backend.time.sleep", lambda seconds: None)  # no backoff waits
     code = cli.main([PROMPT, "--director", "openai", "--base-url", "http://127.0.0.1:9/v1",
                      "--steps", "1", "-o", str(tmp_path / "v.mp4")])
     captured = capsys.readouterr()

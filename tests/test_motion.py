@@ -135,10 +135,13 @@ def test_report_all_zero_init_would_never_learn(attn):
     assert cell.w_ho.bias.grad.abs().sum() > 0  # only b_a, which carries no information about the past
 
 
-def fixed_loss(unet, latents, embeds):
+def fixed_loss(unet, latents, embeds, draws=4):
+    """The loss on fixed timesteps and noise (the same draws before and after tuning)."""
+    schedule = motion_train._default_schedule()
     with torch.no_grad():
-        return float(motion_train.video_diffusion_loss(unet, latents, embeds, motion_train._default_schedule(),
-                                                       torch.Generator().manual_seed(123), len(latents)))
+        return sum(float(motion_train.video_diffusion_loss(unet, latents, embeds, schedule,
+                                                           torch.Generator().manual_seed(123 + i), len(latents)))
+                   for i in range(draws)) / draws
 
 
 @pytest.mark.parametrize("method", ["recurrent", "sparse_causal"])
@@ -148,7 +151,7 @@ def test_a_few_steps_reduce_the_loss(tiny_unet, method):
     # at step 0 the recurrent model is cross-frame attention (tested above); sparse-causal is itself
     install_frame_interaction(unet, FrameInteraction("cross_frame" if method == "recurrent" else method, num_frames=FRAMES))
     before = fixed_loss(unet, latents, embeds)
-    result = tune(unet, latents, embeds, method, steps=40, lr=3e-3, warmup=4, videos_per_step=2, progress=False)
+    result = tune(unet, latents, embeds, method, steps=40, lr=1e-2, warmup=4, videos_per_step=2, progress=False)
     after = fixed_loss(unet, latents, embeds)
     assert len(result.losses) == 40
     assert after < 0.97 * before, (before, after)

@@ -71,7 +71,9 @@ class FrameInteractionProcessor:
 
         q, k, v = (heads(f(hidden_states)) for f in (attn.to_q, attn.to_k, attn.to_v))
         if attn.norm_q is not None:
-            q, k = attn.norm_q(q), attn.norm_k(k)
+            q = attn.norm_q(q)
+        if attn.norm_k is not None:
+            k = attn.norm_k(k)
 
         kv_ref, details = None, {}
         if ref is None:

@@ -102,7 +102,7 @@ class CLIPScorer:
     def _pixels(self, video: np.ndarray) -> torch.Tensor:
         if self.processor is not None:
             return self.processor(images=list(video), return_tensors="pt").pixel_values
-        x = torch.from_numpy(video).permute(0, 3, 1, 2).float()
+        x = torch.from_numpy(np.ascontiguousarray(video).copy()).permute(0, 3, 1, 2).float()
         if x.shape[-1] != self.image_size or x.shape[-2] != self.image_size:
             x = torch.nn.functional.interpolate(x, size=(self.image_size,) * 2, mode="area")
         return x / 127.5 - 1  # the miniature was trained on images / 127.5 - 1

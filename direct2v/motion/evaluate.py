@@ -153,7 +153,8 @@ def markdown_table(summary: dict, condition: str = "all", metrics=METRICS) -> st
     for run, by in summary.items():
         if condition in by:
             s = by[condition]
-            cells = [f"{s[m]:.1f}" if m in ("clip_temp", "warping_error") else f"{s[m]:.2f}" for m in metrics]
+            cells = [f"{s[m]:.1f}" if m == "clip_temp" else f"{s[m]:.4f}" if m == "warping_error" else f"{s[m]:.2f}"
+                     for m in metrics]
             lines.append(f"| {run} | {s['videos']} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 

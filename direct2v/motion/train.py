@@ -190,7 +190,7 @@ def tune(unet, latents, embeds, method: str = "recurrent", steps: int = 400, lr:
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)
         opt.step()
-        losses.append(float(loss))
+        losses.append(float(loss.detach()))
         bar.set_postfix(loss=f"{sum(losses[-20:]) / len(losses[-20:]):.4f}")
         if checkpoint is not None and ((step + 1) % save_every == 0 or step + 1 == steps):
             checkpoint.parent.mkdir(parents=True, exist_ok=True)
