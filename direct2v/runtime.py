@@ -6,7 +6,10 @@ runs them small (``DIRECT2V_MODE=ci``) and ``make book`` runs them at full size.
 """
 from __future__ import annotations
 
+import contextlib
 import os
+import tempfile
+from pathlib import Path
 
 import torch
 
@@ -52,3 +55,26 @@ def knob(name: str, ci, full):
         return kind(raw)
     except ValueError as err:
         raise ValueError(f"DIRECT2V_{name.upper()}={raw!r} is not a valid {kind.__name__}") from err
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike):
+    """Yield a temporary path next to ``path``; on success move it into place, on failure remove it.
+
+    Nothing half-written is ever left at ``path``. The file gets the usual permissions (the
+    process umask), not the private 0600 of ``tempfile.mkstemp``.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".tmp{path.suffix}", dir=path.parent)
+    os.close(fd)
+    try:
+        yield tmp
+        mask = os.umask(0)
+        os.umask(mask)
+        os.chmod(tmp, 0o666 & ~mask)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise

@@ -22,6 +22,8 @@ import numpy as np
 import PIL.Image
 from PIL import ImageDraw, ImageFont
 
+from .runtime import atomic_path
+
 FORMATS = (".mp4", ".gif", ".png")
 MIN_SIDE = 256
 """The default ``scale`` makes the short side of an exported frame at least this many pixels."""
@@ -166,29 +168,14 @@ def save_video(frames, path: str | os.PathLike, fps: float = 4, scale: int | Non
     scale = _check_scale(scale, video)
     if ext != ".png" and (captions is not None or cols is not None):
         raise ValueError("captions and cols are for the .png contact sheet only")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".tmp{ext}", dir=path.parent)
-    os.close(fd)
-    try:
+    with atomic_path(path) as tmp:
         if ext == ".mp4":
             _write_mp4(upscale(video, scale), tmp, fps)
         elif ext == ".gif":
             _write_gif(upscale(video, scale), tmp, fps)
         else:
             contact_sheet(video, captions, cols, scale).save(tmp, format="PNG")
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the file the usual permissions
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
     return path
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
 
 
 def video_bytes(frames, fps: float = 4, format: str = "mp4", scale: int | None = None) -> bytes:

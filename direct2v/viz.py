@@ -14,15 +14,17 @@ from .video import as_frames
 
 OK, BAD = "#1a7f37", "#cf222e"
 VERDICT_KEYS = ("background", "count", "color", "shape", "size", "column", "row")
+SHORT = {"background": "bg", "column": "col"}
 
 
 def verdict_label(verdict: dict | None) -> tuple[str, str]:
     """``(text, colour)`` for one frame's verdict of :func:`direct2v.shapes.detect.judge`:
-    ``"ok"`` in green, or the failed attributes (``"x color, column"``) in red."""
+    ``"ok"`` in green, or the failed attributes (``"x color, col"``, three per line) in red."""
     if verdict is None:
         return "", "black"
-    failed = [k for k in VERDICT_KEYS if verdict.get(k) is False]
-    return ("ok", OK) if not failed else ("x " + ", ".join(failed), BAD)
+    failed = [SHORT.get(k, k) for k in VERDICT_KEYS if verdict.get(k) is False]
+    lines = [", ".join(failed[i:i + 3]) for i in range(0, len(failed), 3)]  # short lines fit under a frame
+    return ("ok", OK) if not failed else ("x " + "\n".join(lines), BAD)
 
 
 def frame_strip(frames, captions=None, verdicts=None, title: str | None = None, axes=None, size: float = 1.6):

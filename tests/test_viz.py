@@ -1,0 +1,42 @@
+"""Chapter plotting helpers (direct2v.viz) and attention recording during a pipeline call."""
+import matplotlib
+
+matplotlib.use("Agg")
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+import direct2v  # noqa: E402
+from direct2v import viz  # noqa: E402
+
+
+def test_token_helpers_round_trip():
+    assert viz.token_at(0, 0, 256) == 0 and viz.token_at(63, 63, 256) == 255
+    assert viz.token_at(*viz.token_center(37, 256), 256) == 37
+    assert viz.token_grid(np.arange(64)).shape == (8, 8)
+    with pytest.raises(ValueError, match="square"):
+        viz.token_grid(np.arange(10))
+
+
+def test_verdict_labels():
+    assert viz.verdict_label({"color": True, "row": None, "all": True})[0] == "ok"
+    text, colour = viz.verdict_label({"color": False, "column": False})
+    assert text == "x color, col" and colour == viz.BAD
+
+
+def test_recorded_attention_fills_records_and_restores_the_unet(tiny_model):
+    pipe = direct2v.load_pipeline(tiny_model, device="cpu")
+    pipe.set_progress_bar_config(disable=True)
+    prompts = ["a red circle at the top left, day background", "a red circle at the top right, day background"]
+    with viz.recorded_attention(pipe, steps=[1]) as records:
+        frames = pipe(prompts, num_inference_steps=2, seed=0, dsf_quantile=0.2, output_type="np").frames
+    assert "set_attn_processor" not in vars(pipe.unet)
+    assert records and {r.step for r in records} == {1} and {r.frame for r in records} == {0, 1}
+    rec = records[0]
+    assert rec.probs.shape[0] == rec.confidence.shape[0] == rec.mask.shape[0]
+    fig = viz.strip_grid({"a": frames, "b": frames}, {"a": [{"color": True}] * 2, "b": [{"color": False}] * 2})
+    import matplotlib.pyplot as plt
+
+    _, ax = plt.subplots()
+    viz.overlay(ax, frames[0], rec.probs[0].numpy())
+    plt.close("all")
+    assert fig is not None
