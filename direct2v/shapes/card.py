@@ -39,6 +39,9 @@ def write_model_card(folder: str | os.PathLike) -> Path:
         lines += ["## Quality, measured", "", f"Command: `{result['command']}`", "", result["markdown"], ""]
     else:
         lines += ["## Quality, measured", "", "Not evaluated yet: run `python -m direct2v.shapes.evaluate`.", ""]
+    notes = folder / "notes.md"  # hand-written findings about this model, kept beside the records
+    if notes.exists():
+        lines += [notes.read_text().strip(), ""]
     path = folder / "README.md"
     tmp = path.with_suffix(".md.tmp")
     tmp.write_text("\n".join(lines))
