@@ -93,7 +93,8 @@ def test_shipped_folder_loads_both_ways_and_is_small():
     plain = StableDiffusionPipeline.from_pretrained(mini.WEIGHTS, dtype=torch.float32)
     ours = direct2v.load_pipeline("shapes", device="cpu")
     prompt = "a large red circle in the center, day background"
-    a = plain(prompt, num_inference_steps=3, generator=torch.manual_seed(0), output_type="np").images[0]
-    b = ours(prompt, num_frames=1, attention="self", num_inference_steps=3, generator=torch.manual_seed(0), output_type="np").frames[0]
+    a = plain(prompt, num_inference_steps=3, guidance_scale=7.5, generator=torch.manual_seed(0), output_type="np").images[0]
+    b = ours(prompt, num_frames=1, attention="self", noise="independent", guidance_scale=7.5, num_inference_steps=3,
+             generator=torch.manual_seed(0), output_type="np").frames[0]
     assert a.shape == b.shape == (64, 64, 3)
     assert np.abs(a.astype(np.float32) - np.asarray(b, dtype=np.float32)).max() < 2e-2

@@ -227,7 +227,8 @@ def main(argv=None) -> None:
             f"{len(clips)} held-out clips ({args.per_condition} per condition), {args.frames} frames, "
             f"{args.steps} PNDM steps, guidance {args.guidance}, noise weight {args.noise_weight}, "
             f"{time.time() - began:.0f} s on {device} ({torch.get_num_threads()} threads).\n",
-            f"Tuned: recurrent {recurrent.config}; sparse-causal {sparse.config}.\n",
+            "Tuned: " + "; ".join(f"{w.method}: {w.config['steps']} steps, lr {w.config['lr']}, {w.config['videos']} videos"
+                                  for w in (recurrent, sparse)) + ".\n",
             "## All held-out clips\n", markdown_table(summary, "all"), ""]
     for condition in CONDITIONS:
         text += [f"## {condition}\n", markdown_table(summary, condition), ""]
