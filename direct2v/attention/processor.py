@@ -54,14 +54,7 @@ class FrameInteractionProcessor:
             return self.plain(attn, hidden_states, encoder_hidden_states, attention_mask, temb)
         if attention_mask is not None and ref is not None:
             raise ValueError("attention_mask is not supported while frames interact; pass None")
-        residual = hidden_states
-        if attn.spatial_norm is not None:
-            hidden_states = attn.spatial_norm(hidden_states, temb)
-        shape = hidden_states.shape
-        if hidden_states.ndim == 4:
-            hidden_states = hidden_states.flatten(2).transpose(1, 2)
-        if attn.group_norm is not None:
-            hidden_states = attn.group_norm(hidden_states.transpose(1, 2)).transpose(1, 2)
+        residual, hidden_states, shape = prepare_tokens(attn, hidden_states, temb)
         b, n, _ = hidden_states.shape
         if b % c.num_frames:
             raise ValueError(f"num_frames={c.num_frames} does not divide the batch of {b} in layer {self.layer!r}")
@@ -93,13 +86,7 @@ class FrameInteractionProcessor:
         if c._captures:
             self._capture(q, k, ref, kv_ref, details)
 
-        out = out.transpose(1, 2).reshape(b, n, -1).to(q.dtype)
-        out = attn.to_out[1](attn.to_out[0](out))
-        if len(shape) == 4:
-            out = out.transpose(1, 2).reshape(shape)
-        if attn.residual_connection:
-            out = out + residual
-        return out / attn.rescale_output_factor
+        return finish_tokens(attn, out, residual, shape)
 
     def _capture(self, q, k, ref, kv_ref, details):
         c = self.controller
@@ -193,3 +180,32 @@ def capture(controller: FrameInteraction, layers=None, steps=None, frames=None):
         yield spec["records"]
     finally:
         controller._captures.remove(spec)
+
+
+def prepare_tokens(attn, hidden_states, temb=None):
+    """The start of diffusers' attention processors: spatial/group norm, tokens as (B, N, C).
+
+    Returns ``(residual, tokens, original_shape)`` for :func:`finish_tokens`.
+    """
+    residual = hidden_states
+    if attn.spatial_norm is not None:
+        hidden_states = attn.spatial_norm(hidden_states, temb)
+    shape = hidden_states.shape
+    if hidden_states.ndim == 4:
+        hidden_states = hidden_states.flatten(2).transpose(1, 2)
+    if attn.group_norm is not None:
+        hidden_states = attn.group_norm(hidden_states.transpose(1, 2)).transpose(1, 2)
+    return residual, hidden_states, shape
+
+
+def finish_tokens(attn, out, residual, shape):
+    """The end of diffusers' attention processors: merge heads of ``out`` (B, heads, N, d), project,
+    restore the original shape, add the residual and rescale."""
+    b, _, n, _ = out.shape
+    out = out.transpose(1, 2).reshape(b, n, -1).to(attn.to_out[0].weight.dtype)
+    out = attn.to_out[1](attn.to_out[0](out))
+    if len(shape) == 4:
+        out = out.transpose(1, 2).reshape(shape)
+    if attn.residual_connection:
+        out = out + residual
+    return out / attn.rescale_output_factor

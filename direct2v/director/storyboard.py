@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from .base import Director, check_request
 from .parsing import DirectorError
 from .script import Script
+from ..shapes.captions import ParsedObject as Mention  # what a clause says of one object
 
 MOVE = {"moves", "move", "moving", "moved", "rolls", "roll", "rolling", "slides", "slide", "goes",
         "travels", "drifts"}
@@ -46,15 +47,6 @@ FILLER = {"a", "an", "the", "is", "are", "of", "with", "background", "sky", "ima
 SEPARATORS = {"and", "while", ",", ";", ".", "then"}
 GROW, SHRINK = 2.5, 0.4
 SIDE_RANGE = (8.0, 32.0)
-
-
-@dataclass
-class Mention:
-    color: str | None = None
-    shape: str | None = None
-    size: str | None = None
-    column: str | None = None
-    row: str | None = None
 
 
 @dataclass

@@ -39,7 +39,8 @@ import torch.nn.functional as F
 from torch import nn
 from diffusers.models.attention_processor import AttnProcessor2_0
 
-from ..attention.processor import _ORIGINAL, _prefixes, _selected, self_attention_layers, uninstall_frame_interaction
+from ..attention.processor import (_ORIGINAL, _prefixes, _selected, finish_tokens, prepare_tokens, self_attention_layers,
+                                  uninstall_frame_interaction)
 
 
 class RecurrentMemory(nn.Module):
@@ -121,14 +122,7 @@ class RecurrentCausalProcessor:
             return self.plain(attn, hidden_states, encoder_hidden_states, attention_mask, temb)
         if attention_mask is not None:
             raise ValueError("attention_mask is not supported by recurrent causal attention; pass None")
-        residual = hidden_states
-        if attn.spatial_norm is not None:
-            hidden_states = attn.spatial_norm(hidden_states, temb)
-        shape = hidden_states.shape
-        if hidden_states.ndim == 4:
-            hidden_states = hidden_states.flatten(2).transpose(1, 2)
-        if attn.group_norm is not None:
-            hidden_states = attn.group_norm(hidden_states.transpose(1, 2)).transpose(1, 2)
+        residual, hidden_states, shape = prepare_tokens(attn, hidden_states, temb)
         b, n, c = hidden_states.shape
         frames = self.motion.num_frames
         if b % frames:
@@ -143,14 +137,7 @@ class RecurrentCausalProcessor:
         q, k, v = heads(attn.to_q(hidden_states)), heads(attn.to_k(context)), heads(attn.to_v(context))
         if attn.norm_q is not None:
             q, k = attn.norm_q(q), attn.norm_k(k)
-        out = F.scaled_dot_product_attention(q, k, v)
-        out = out.transpose(1, 2).reshape(b, n, -1).to(q.dtype)
-        out = attn.to_out[1](attn.to_out[0](out))
-        if len(shape) == 4:
-            out = out.transpose(1, 2).reshape(shape)
-        if attn.residual_connection:
-            out = out + residual
-        return out / attn.rescale_output_factor
+        return finish_tokens(attn, F.scaled_dot_product_attention(q, k, v), residual, shape)
 
 
 def install_recurrent_attention(unet, motion: RecurrentMotion, num_frames: int | None = None) -> list[str]:
