@@ -27,13 +27,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from ..runtime import atomic_path
 from .data import CONDITIONS, MOTIONS, MotionClip
 
 METRICS = ("motion", "monotone", "video_ok", "object_kept", "background_kept", "per_frame_correct", "clip_temp",
@@ -233,15 +233,11 @@ def main(argv=None) -> None:
     for condition in CONDITIONS:
         text += [f"## {condition}\n", markdown_table(summary, condition), ""]
     text += ["## Generalisation (report section 4.3)\n", generalisation_table(summary), ""]
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = args.out.with_name(args.out.name + ".tmp")
-    tmp.write_text("\n".join(text))
-    os.replace(tmp, args.out)
-    js = args.out.with_suffix(".json")
-    tmp = js.with_name(js.name + ".tmp")
-    tmp.write_text(json.dumps({"summary": summary, "rows": rows, "args": {k: str(v) for k, v in vars(args).items()}},
-                              indent=1) + "\n")
-    os.replace(tmp, js)
+    with atomic_path(args.out) as tmp:
+        Path(tmp).write_text("\n".join(text))
+    with atomic_path(args.out.with_suffix(".json")) as tmp:
+        Path(tmp).write_text(json.dumps({"summary": summary, "rows": rows,
+                                         "args": {k: str(v) for k, v in vars(args).items()}}, indent=1) + "\n")
     print("\n".join(text))
 
 

@@ -39,6 +39,7 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
+from ..runtime import atomic_path
 from .recurrent import RecurrentMotion, install_recurrent_attention
 
 METHODS = ("recurrent", "sparse_causal")
@@ -126,12 +127,6 @@ def _default_schedule():
     return DDPMScheduler(**{k: cfg[k] for k in ("num_train_timesteps", "beta_start", "beta_end", "beta_schedule")})
 
 
-def _atomic_torch_save(obj, path: Path) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
-
-
 def tune(unet, latents, embeds, method: str = "recurrent", steps: int = 400, lr: float = 3e-4, warmup: int | None = None,
          videos_per_step: int = 2, seed: int = 0, out: str | os.PathLike | None = None, resume: bool = True,
          save_every: int = 50, noise_schedule=None, progress: bool = True, weight_decay: float = 0.0) -> TuneResult:
@@ -193,9 +188,9 @@ def tune(unet, latents, embeds, method: str = "recurrent", steps: int = 400, lr:
         losses.append(float(loss.detach()))
         bar.set_postfix(loss=f"{sum(losses[-20:]) / len(losses[-20:]):.4f}")
         if checkpoint is not None and ((step + 1) % save_every == 0 or step + 1 == steps):
-            checkpoint.parent.mkdir(parents=True, exist_ok=True)
-            _atomic_torch_save({"step": step + 1, "config": config, "losses": losses, "opt": opt.state_dict(),
-                                "trainable": {k: p.detach().cpu() for k, p in trainable.items()}}, checkpoint)
+            with atomic_path(checkpoint) as tmp:
+                torch.save({"step": step + 1, "config": config, "losses": losses, "opt": opt.state_dict(),
+                            "trainable": {k: p.detach().cpu() for k, p in trainable.items()}}, tmp)
     unet.eval()
     return TuneResult(losses, time.time() - began, motion, trainable, config)
 
@@ -224,9 +219,8 @@ def save_motion(path: str | os.PathLike, result: TuneResult, extra: dict | None 
     if result.motion is not None:
         meta["widths"] = json.dumps(result.motion.widths)
         meta["hidden_ratio"] = str(result.motion.hidden_ratio)
-    tmp = path.with_name(path.name + ".tmp")
-    save_file(tensors, str(tmp), metadata=meta)
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        save_file(tensors, tmp, metadata=meta)
     return path
 
 
@@ -334,9 +328,8 @@ def main(argv=None) -> None:
            "device": str(device), "threads": torch.get_num_threads(), "final_loss": sum(result.losses[-50:]) / len(result.losses[-50:]),
            "losses": [round(x, 5) for x in result.losses],
            "trainable_parameters": sum(p.numel() for p in result.trainable.values())}
-    tmp = args.out / "log.json.tmp"
-    tmp.write_text(json.dumps(log, indent=1) + "\n")
-    os.replace(tmp, args.out / "log.json")
+    with atomic_path(args.out / "log.json") as tmp:
+        Path(tmp).write_text(json.dumps(log, indent=1) + "\n")
     print(f"{args.method}: {args.steps} steps, {result.seconds:.0f} s this run, final loss {log['final_loss']:.4f}, "
           f"{log['trainable_parameters']} trainable parameters -> {path}")
 

@@ -9,6 +9,8 @@ import json
 import os
 from pathlib import Path
 
+from ..runtime import atomic_path
+
 INTRO = """# shapes-mini: a miniature Stable Diffusion of the shapes world
 
 Trained from scratch by `python -m direct2v.shapes.train` on images rendered on the fly by
@@ -43,7 +45,6 @@ def write_model_card(folder: str | os.PathLike) -> Path:
     if notes.exists():
         lines += [notes.read_text().strip(), ""]
     path = folder / "README.md"
-    tmp = path.with_suffix(".md.tmp")
-    tmp.write_text("\n".join(lines))
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        Path(tmp).write_text("\n".join(lines))
     return path

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shlex
 import sys
 import time
@@ -19,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..runtime import pick_device
+from ..runtime import atomic_path, pick_device
 from . import model as mini
 from .captions import caption
 from .detect import detect, judge, judge_objects
@@ -147,10 +146,8 @@ def main(argv=None) -> dict:
               "guidance": args.guidance, "steps": args.steps}
     print(table)
     if args.card:
-        path = args.folder / "evaluation.json"
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(record, indent=2) + "\n")
-        os.replace(tmp, path)
+        with atomic_path(args.folder / "evaluation.json") as tmp:
+            Path(tmp).write_text(json.dumps(record, indent=2) + "\n")
         from .card import write_model_card
         write_model_card(args.folder)
     return record

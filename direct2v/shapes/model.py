@@ -16,6 +16,7 @@ import json
 import os
 from pathlib import Path
 
+from ..runtime import atomic_path
 from .world import VOCABULARY, normalize_words
 
 WEIGHTS = Path(__file__).with_name("weights")
@@ -141,7 +142,5 @@ def write_model_index(folder: str | os.PathLike) -> None:
         "unet": ["diffusers", "UNet2DConditionModel"],
         "vae": ["diffusers", "AutoencoderKL"],
     }
-    path = Path(folder) / "model_index.json"
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(index, indent=2) + "\n")
-    os.replace(tmp, path)
+    with atomic_path(Path(folder) / "model_index.json") as tmp:
+        Path(tmp).write_text(json.dumps(index, indent=2) + "\n")

@@ -17,7 +17,6 @@ import argparse
 import copy
 import json
 import math
-import os
 import shutil
 import time
 from pathlib import Path
@@ -27,7 +26,7 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from ..runtime import pick_device
+from ..runtime import atomic_path, pick_device
 from . import model as mini
 from .captions import caption, training_caption
 from .render import render
@@ -85,9 +84,8 @@ def log_run(out: Path, entry: dict) -> None:
     path = out / "training_log.json"
     runs = json.loads(path.read_text()) if path.exists() else []
     runs.append(entry)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(runs, indent=2) + "\n")
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        Path(tmp).write_text(json.dumps(runs, indent=2) + "\n")
     from .card import write_model_card
     write_model_card(out)
 
@@ -102,10 +100,8 @@ class State:
         return torch.load(self.path, map_location="cpu", weights_only=False) if self.path.exists() else None
 
     def save(self, state: dict) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_suffix(".tmp")
-        torch.save(state, tmp)
-        os.replace(tmp, self.path)
+        with atomic_path(self.path) as tmp:
+            torch.save(state, tmp)
 
 
 def previous_steps(out: Path, part: str) -> int:
