@@ -34,6 +34,56 @@ def test_saved_tokenizer_round_trips(tmp_path):
     assert again(text).input_ids == tok(text).input_ids
 
 
+def test_grounding_targets_follow_the_parser_token_by_token():
+    """At the last token of each object phrase the targets are what ``parse`` says of the phrase;
+    before a word is read its attribute is not asked for (the text tower is causal)."""
+    from direct2v.shapes.captions import parse, training_caption
+    from direct2v.shapes.grounding import ATTRIBUTES, IGNORE, batch_targets
+
+    tok = mini.build_tokenizer()
+    rng = np.random.default_rng(3)
+    texts = [caption(s) if i % 2 else training_caption(s, rng) for i, s in enumerate(random_scene(rng) for _ in range(300))]
+    ids = tok(texts, padding="max_length", max_length=tok.model_max_length, return_tensors="pt").input_ids
+    targets = batch_targets(tok, ids)
+    for row, text in enumerate(texts):
+        words = tok.convert_ids_to_tokens(ids[row])
+        parsed = parse(text)
+        stated = (targets["color"][row] != IGNORE).tolist()
+        ends = [j for j in range(1, len(words)) if stated[j - 1] and not stated[j]]
+        assert len(ends) == len(parsed.objects), text
+        for j, obj in zip(ends, parsed.objects):
+            for attr in ("color", "shape", "size", "column", "row"):
+                got = targets[attr][row, j - 1].item()
+                assert (ATTRIBUTES[attr][got] if got != IGNORE else None) == getattr(obj, attr), (text, attr)
+        eos = words.index(tok.eos_token)
+        assert ATTRIBUTES["background"][targets["background"][row, eos]] == parsed.background
+        first_column_word = next(j for j, w in enumerate(words) if w in ("left", "right", "center"))
+        assert (targets["column"][row, :first_column_word] == IGNORE).all()
+        assert all((targets[a][row, eos + 1:] == IGNORE).all() for a in ATTRIBUTES)
+
+
+def test_grounding_heads_learn_what_the_states_carry():
+    from direct2v.shapes.grounding import ATTRIBUTES, GroundingHeads, batch_targets
+
+    tok = mini.build_tokenizer()
+    rng = np.random.default_rng(4)
+    ids = tok([caption(random_scene(rng)) for _ in range(64)], padding="max_length",
+              max_length=tok.model_max_length, return_tensors="pt").input_ids
+    targets = batch_targets(tok, ids)
+    # states that are the one-hot targets themselves: a linear head can read them exactly
+    states = torch.cat([torch.nn.functional.one_hot(targets[a].clamp(min=0), len(c)).float() for a, c in ATTRIBUTES.items()], -1)
+    heads = GroundingHeads(states.shape[-1])
+    opt = torch.optim.Adam(heads.parameters(), 0.05)
+    first = heads.loss(states, targets).item()
+    for _ in range(200):
+        loss = heads.loss(states, targets)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    assert loss.item() < 0.05 * first
+    assert min(heads.accuracy(states, targets).values()) == 1.0
+
+
 @pytest.fixture(scope="module")
 def tiny_folder(tmp_path_factory):
     from direct2v.shapes import train

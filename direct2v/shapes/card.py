@@ -26,13 +26,14 @@ weights (the optimizer state lives in `.train/`, which is not committed).
 
 def write_model_card(folder: str | os.PathLike) -> Path:
     folder = Path(folder)
-    lines = [INTRO, "## Training runs", "", "| part | steps (total) | batch | lr | seconds | device | threads | final loss | date |",
-             "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+    lines = [INTRO, "## Training runs", "",
+             "| part | steps (total) | batch | lr | seconds | device | threads | final loss | date | note |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
     log = folder / "training_log.json"
     runs = json.loads(log.read_text()) if log.exists() else []
     for r in runs:
         lines.append(f"| {r['part']} | {r['steps']} ({r['total_steps']}) | {r['batch']} | {r['lr']:g} | {r['seconds']} | "
-                     f"{r['device']} | {r.get('torch_threads', '')} | {r['final_loss']} | {r['date']} |")
+                     f"{r['device']} | {r.get('torch_threads', '')} | {r['final_loss']} | {r['date']} | {r.get('note', '')} |")
     total = sum(r["seconds"] for r in runs)
     lines += ["", f"Total training time: {total / 60:.1f} minutes.", ""]
     evaluation = folder / "evaluation.json"

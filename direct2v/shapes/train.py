@@ -118,7 +118,7 @@ def lr_at(step: int, total: int, peak: float, warmup: int = 100) -> float:
     return peak * (1.0 - 0.9 * (step - warmup) / max(1, total - warmup))
 
 
-def train_loop(part, modules, params, loss_fn, args, out, on_save):
+def train_loop(part, params, loss_fn, args, out, on_save):
     """The shared loop: AdamW, warm-up/decay, progress bar with loss, periodic atomic saves."""
     steps, _, peak = args.steps, args.batch, args.lr
     opt = torch.optim.AdamW(params, lr=peak, weight_decay=args.weight_decay)
@@ -127,7 +127,10 @@ def train_loop(part, modules, params, loss_fn, args, out, on_save):
     done_before = previous_steps(out, part)
     rng = np.random.default_rng([args.seed, done_before])  # a resumed run sees fresh data
     if saved is not None and saved.get("size") == args.size:
-        opt.load_state_dict(saved["opt"])
+        try:
+            opt.load_state_dict(saved["opt"])
+        except ValueError:  # the part gained or lost parameters since: keep the weights, fresh moments
+            tqdm.write(f"{part}: saved optimizer state does not match the parameters; starting it afresh")
         rng.bit_generator.state = saved["rng"]
         done_before = saved["step"]
     extra = on_save.get("extra_state", lambda: {})
@@ -155,7 +158,7 @@ def train_loop(part, modules, params, loss_fn, args, out, on_save):
         "part": part, "steps": steps, "total_steps": done_before + steps, "batch": args.batch, "lr": peak,
         "seconds": round(seconds, 1), "device": str(args.device), "final_loss": round(float(np.mean(losses[-50:])), 5),
         "size": args.size, "seed": args.seed, "date": time.strftime("%Y-%m-%d %H:%M"),
-        "torch_threads": torch.get_num_threads(),
+        "torch_threads": torch.get_num_threads(), **({"note": args.note} if args.note else {}),
     })
     return seconds
 
@@ -175,9 +178,16 @@ def load_tokenizer(out: Path):
     return AutoTokenizer.from_pretrained(out / "tokenizer")
 
 
+GROUNDING_WEIGHT = 1.0
+"""Weight of the token-grounding loss (``direct2v.shapes.grounding``) beside CLIP's contrastive loss."""
+
+
 def train_clip(args, out: Path) -> None:
-    """Contrastive training of the small CLIP (symmetric InfoNCE with a learned temperature)."""
+    """Contrastive training of the small CLIP (symmetric InfoNCE with a learned temperature), plus
+    the token-grounding loss that makes every token state carry its phrase's attributes."""
     from transformers import CLIPModel, CLIPTextModel
+
+    from .grounding import GroundingHeads, batch_targets
 
     tokenizer = load_tokenizer(out)
     if (out / "clip").exists():
@@ -186,11 +196,18 @@ def train_clip(args, out: Path) -> None:
         torch.manual_seed(args.seed)
         clip = CLIPModel(mini.clip_config(tokenizer, args.size))
     clip.to(args.device).train()
+    heads = GroundingHeads(clip.config.text_config.hidden_size)
+    saved = State(out, "clip").load() if args.resume else None
+    if saved is not None and "heads" in saved and saved.get("size") == args.size:
+        heads.load_state_dict(saved["heads"])
+    heads.to(args.device)
 
     def loss_fn(rng):
         images, texts = batch(rng, args.batch)
         ids, mask = tokenize(tokenizer, texts, args.device)
-        return clip(input_ids=ids, attention_mask=mask, pixel_values=images.to(args.device), return_loss=True).loss
+        result = clip(input_ids=ids, attention_mask=mask, pixel_values=images.to(args.device), return_loss=True)
+        states = result.text_model_output.last_hidden_state
+        return result.loss + GROUNDING_WEIGHT * heads.loss(states, batch_targets(tokenizer, ids))
 
     def export():
         save_fp16(clip, out / "clip")
@@ -198,11 +215,29 @@ def train_clip(args, out: Path) -> None:
         text.load_state_dict(clip.text_model.state_dict())
         save_fp16(text, out / "text_encoder")
 
-    train_loop("clip", [clip], list(clip.parameters()), loss_fn, args, out, {"export": export})
+    hooks = {"export": export, "extra_state": lambda: {"heads": heads.state_dict()}}
+    train_loop("clip", [*clip.parameters(), *heads.parameters()], loss_fn, args, out, hooks)
+
+
+OBJECT_WEIGHT = 8.0
+"""Extra reconstruction weight on pixels away from the background colour (objects, decorations)."""
+
+
+def object_weights(images: torch.Tensor, threshold: float = 0.2) -> torch.Tensor:
+    """Per-pixel loss weights (n, 1, h, w): 1 on the background, ``1 + OBJECT_WEIGHT`` elsewhere.
+
+    The background is each image's per-channel median colour (it fills most of the canvas). A plain
+    mean error is dominated by flat background, so a 10 px triangle came back from the VAE as a blob
+    the detector took for a circle; weighting its pixels keeps the shapes the world is about.
+    """
+    background = images.flatten(2).median(dim=2).values[..., None, None]
+    away = (images - background).abs().amax(dim=1, keepdim=True) > threshold
+    return 1.0 + OBJECT_WEIGHT * away.float()
 
 
 def train_vae(args, out: Path) -> None:
-    """Reconstruction (MSE + L1) with a small KL term, then the latent scaling factor measured on data."""
+    """Object-weighted reconstruction (MSE + L1) with a small KL term, then the latent scaling factor
+    measured on data (as Stable Diffusion's 0.18215 was)."""
     from diffusers import AutoencoderKL
 
     if (out / "vae").exists():
@@ -218,7 +253,9 @@ def train_vae(args, out: Path) -> None:
         posterior = vae.encode(images).latent_dist
         recon = vae.decode(posterior.sample()).sample
         kl = posterior.kl().mean() / images[0].numel()
-        return F.mse_loss(recon, images) + 0.1 * F.l1_loss(recon, images) + 1e-4 * kl
+        w = object_weights(images)
+        error = recon - images
+        return (w * error.pow(2)).mean() + 0.1 * (w * error.abs()).mean() + 1e-4 * kl
 
     def export():
         vae.eval()
@@ -229,7 +266,7 @@ def train_vae(args, out: Path) -> None:
         vae.train()
         save_fp16(vae, out / "vae")
 
-    train_loop("vae", [vae], list(vae.parameters()), loss_fn, args, out, {"export": export})
+    train_loop("vae", list(vae.parameters()), loss_fn, args, out, {"export": export})
 
 
 def train_unet(args, out: Path) -> None:
@@ -286,7 +323,7 @@ def train_unet(args, out: Path) -> None:
         mini.write_model_index(out)
 
     hooks = {"export": export, "after_step": lambda: ema.step(unet.parameters()), "extra_state": lambda: {"ema": ema.state_dict()}}
-    train_loop("unet", [unet], list(unet.parameters()), loss_fn, args, out, hooks)
+    train_loop("unet", list(unet.parameters()), loss_fn, args, out, hooks)
 
 
 TRAINERS = {"tokenizer": train_tokenizer, "clip": train_clip, "vae": train_vae, "unet": train_unet}
@@ -307,6 +344,7 @@ def main(argv=None) -> None:
     parser.add_argument("--no-resume", dest="resume", action="store_false", help="ignore saved optimizer state")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     parser.add_argument("--out", type=Path, default=mini.WEIGHTS)
+    parser.add_argument("--note", default=None, help="why this run was made, kept in the training log and model card")
     args = parser.parse_args(argv)
     for name in ("steps", "batch", "save_every", "threads"):
         value = getattr(args, name)
