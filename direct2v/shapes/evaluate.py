@@ -22,6 +22,7 @@ from ..runtime import atomic_path, pick_device
 from . import model as mini
 from .captions import caption
 from .detect import detect, judge, judge_objects
+from .grounding import probe
 from .render import render
 from .world import random_scene
 
@@ -31,6 +32,8 @@ BARS = {  # (group, attribute): minimum fraction, from the issue's quality bars
     ("single", "background"): 0.98, ("pairs", "both_color_shape"): 0.70, ("pairs", "both_color_shape_column"): 0.60,
     ("vae", "psnr_db"): 30.0, ("clip", "top1_of_64"): 0.80,
 }
+DIAGNOSTICS = [("text", "probe_column"), ("text", "probe_row"), ("text", "position_over_colour")]
+"""Measured without a bar: can the UNet be told where an object is (``direct2v.shapes.grounding.probe``)."""
 
 
 def scenes(n: int, n_objects: int, seed: int):
@@ -106,6 +109,11 @@ def markdown(results: dict) -> str:
         shown = f"{value:.1f} dB" if key == "psnr_db" else f"{100 * value:.1f}%"
         wanted = f">= {bar:g} dB" if key == "psnr_db" else f">= {100 * bar:.0f}%"
         rows.append(f"| {group} | {key} | {shown} | {wanted} | {'yes' if value >= bar else '**no**'} |")
+    for group, key in DIAGNOSTICS:
+        value = results.get(group, {}).get(key)
+        if value is not None:
+            shown = f"{value:.2f}" if key == "position_over_colour" else f"{100 * value:.1f}%"
+            rows.append(f"| {group} | {key} | {shown} | (diagnostic) | |")
     return "\n".join(rows)
 
 
@@ -139,6 +147,7 @@ def main(argv=None) -> dict:
         "pairs": judge_pairs(sample(pipe, [caption(s) for s in pairs], args.steps, args.guidance, args.seed + 1, args.batch), pairs),
         "vae": {"psnr_db": vae_psnr(pipe.vae, 256, args.seed + 2, device)},
         "clip": {"top1_of_64": clip_retrieval(args.folder, 4, args.seed + 3, device)},
+        "text": probe(pipe.text_encoder, pipe.tokenizer, seed=args.seed + 4),
     }
     table = markdown(results)
     command = "python -m direct2v.shapes.evaluate " + " ".join(shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:]))

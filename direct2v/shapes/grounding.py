@@ -15,6 +15,7 @@ after training; the text tower, still trained contrastively, keeps the informati
 """
 from __future__ import annotations
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -82,3 +83,43 @@ class GroundingHeads(torch.nn.Module):
             keep = targets[a] != IGNORE
             out[a] = float((head(states).argmax(-1)[keep] == targets[a][keep]).float().mean())
         return out
+
+
+@torch.no_grad()
+def _token_states(text_encoder, tokenizer, texts):
+    ids = tokenizer(texts, padding="max_length", max_length=tokenizer.model_max_length, truncation=True,
+                    return_tensors="pt").input_ids.to(text_encoder.device)
+    return text_encoder(ids)[0].float(), ids
+
+
+def probe(text_encoder, tokenizer, steps: int = 200, seed: int = 0) -> dict[str, float]:
+    """What a text encoder's token states tell the UNet, measured two ways.
+
+    ``probe_<attribute>``: accuracy of fresh linear heads trained for ``steps`` steps on the frozen
+    states (half canonical, half training captions), tested on 512 new canonical captions, token by
+    token as :func:`token_targets` asks. ``position_over_colour``: how far the states move when
+    "top far left" becomes "bottom far right", relative to when "red" becomes "blue" (largest
+    per-token distance; near 0 means the UNet is not told where objects are).
+    """
+    from .captions import caption, training_caption
+    from .world import random_scene
+
+    base = "a large red circle at the top far left, night background"
+    s = _token_states(text_encoder, tokenizer, [base, base.replace("top far left", "bottom far right"),
+                                                base.replace("red", "blue")])[0]
+    moved, recoloured = ((s[0] - s[i]).norm(dim=-1).max().item() for i in (1, 2))
+    rng = np.random.default_rng(seed)
+    heads = GroundingHeads(s.shape[-1]).to(s.device)
+    opt = torch.optim.Adam(heads.parameters(), 3e-3)
+    for _ in range(steps):
+        scenes = [random_scene(rng) for _ in range(64)]
+        texts = [caption(x) if rng.random() < 0.5 else training_caption(x, rng) for x in scenes]
+        states, ids = _token_states(text_encoder, tokenizer, texts)
+        with torch.enable_grad():
+            loss = heads.loss(states, batch_targets(tokenizer, ids))
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+    states, ids = _token_states(text_encoder, tokenizer, [caption(random_scene(rng)) for _ in range(512)])
+    accuracy = heads.accuracy(states, batch_targets(tokenizer, ids))
+    return {**{f"probe_{a}": v for a, v in accuracy.items()}, "position_over_colour": moved / recoloured}
