@@ -19,12 +19,13 @@ import argparse
 import sys
 from pathlib import Path
 
+from .shapes.model import GUIDANCE as SHAPES_GUIDANCE
 from .video import FORMATS
 
 DIRECTORS = ("storyboard", "openai", "local")
 ATTENTION = ("self", "cross_frame", "sparse_causal", "rvm", "random")
 NOISE = ("warm_start", "independent", "shared", "autoregressive")
-SHAPES_GUIDANCE, PAPER_GUIDANCE = 7.5, 12.0
+PAPER_GUIDANCE = 12.0
 
 
 class UsageError(ValueError):

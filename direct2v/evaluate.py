@@ -18,8 +18,8 @@ given, and matches the paper's point: T2V-Z with one prompt keeps showing that p
 
 Every method starts from the same noise for the same (story, seed) and uses the pipeline's defaults
 otherwise (Text2Video-Zero's warm start, PNDM, mapping from 4 % of the steps, motion dynamics off as
-in the paper's section 4.1), so differences between methods are paired. Guidance is 7.5, not the
-paper's 12.0 (see ``GUIDANCE``).
+in the paper's section 4.1), so differences between methods are paired. Guidance is the miniature's
+own 3.0, not the paper's 12.0 (see ``GUIDANCE``).
 
 Per video: the CLIP score (0-100) of every frame against its own frame prompt and against the user
 prompt, Avg. Dist., CLIP-Temp, warping error, narrative accuracy, background change (consistency of
@@ -46,6 +46,7 @@ import numpy as np
 
 from .metrics import (CLIPScorer, NARRATIVE_KEYS, as_video, avg_dist, background_change, bootstrap_ci,
                       clip_temp, judge_video, narrative_accuracy, warping_error)
+from .shapes.model import GUIDANCE as SHAPES_GUIDANCE
 
 # (category, user prompt); every one is directed by the StoryboardDirector
 STORIES: list[tuple[str, str]] = [
@@ -76,10 +77,10 @@ STORIES: list[tuple[str, str]] = [
 QUICK_STORIES = (0, 6, 18)   # move, appear later, day to night
 
 DSF_QUANTILE = 0.05
-GUIDANCE = 7.5
+GUIDANCE = SHAPES_GUIDANCE
 """Classifier-free guidance of the runs. The paper uses 12.0 with Stable Diffusion; the shapes miniature at 12.0
-paints wrong, over-saturated colours (a red ball comes out yellow or blue), so it is evaluated at 7.5, the scale its
-own quality bars were measured at (``python -m direct2v.shapes.evaluate``)."""
+paints wrong, over-saturated colours (a red ball comes out yellow or blue), so it is evaluated at the scale its
+own quality bars were measured at (``direct2v.shapes.model.GUIDANCE``)."""
 METHODS: dict[str, tuple[str, dict | None]] = {  # name -> (label, pipeline arguments; None: the peer)
     "self": ("Self-attn", dict(attention="self")),
     "cross_frame": ("T2V-Z attn", dict(attention="cross_frame")),

@@ -91,7 +91,7 @@ def test_pretrained_unet_unchanged_at_step_zero(tiny_unet):
     with torch.no_grad():
         expected = unet(x, t, c).sample
     motion = RecurrentMotion.for_unet(unet)
-    assert len(motion.layers) == 7  # every attn1 of the tiny UNet
+    assert len(motion.layers) == 10  # every attn1 of the tiny UNet: 3 down, 1 mid, 3 x 2 up
     with recurrent_attention(unet, motion, FRAMES), torch.no_grad():
         got = unet(x, t, c).sample
     torch.testing.assert_close(got, expected, atol=1e-5, rtol=1e-4)

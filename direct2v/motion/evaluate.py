@@ -34,6 +34,7 @@ import numpy as np
 import torch
 
 from ..runtime import atomic_path
+from ..shapes.model import GUIDANCE
 from .data import CONDITIONS, MOTIONS, MotionClip
 
 METRICS = ("motion", "monotone", "video_ok", "object_kept", "background_kept", "per_frame_correct", "clip_temp",
@@ -45,7 +46,7 @@ NOISES = ("independent", "shared", "autoregressive")
 
 
 def generate(pipe, clip: MotionClip, method: str, weights=None, noise: str = "independent", noise_weight: float = 0.5,
-             steps: int = 25, guidance_scale: float = 7.5, seed: int = 0) -> np.ndarray:
+             steps: int = 25, guidance_scale: float = GUIDANCE, seed: int = 0) -> np.ndarray:
     """One video (F, 64, 64, 3) uint8 for ``clip``'s prompt by ``method``; see the module docstring.
 
     ``weights``: :class:`~direct2v.motion.train.MotionWeights` for ``recurrent`` and ``sparse_causal``.
@@ -110,7 +111,7 @@ def score_video(video: np.ndarray, clip: MotionClip, scorer=None) -> dict[str, f
     return out
 
 
-def evaluate(pipe, clips, runs: dict, steps: int = 25, guidance_scale: float = 7.5, seed: int = 0,
+def evaluate(pipe, clips, runs: dict, steps: int = 25, guidance_scale: float = GUIDANCE, seed: int = 0,
              scorer=None, progress: bool = True, keep_videos: bool = False, noise_weight: float = 0.5):
     """Score every run on every clip. ``runs``: name -> (method, weights, noise). Returns (rows, videos).
 
@@ -194,7 +195,7 @@ def main(argv=None) -> None:
     parser.add_argument("--motion", choices=sorted(MOTIONS), default="left_to_right")
     parser.add_argument("--frames", type=int, default=8)
     parser.add_argument("--steps", type=int, default=25, help="denoising steps (PNDM)")
-    parser.add_argument("--guidance", type=float, default=7.5)
+    parser.add_argument("--guidance", type=float, default=GUIDANCE)
     parser.add_argument("--noise-weight", type=float, default=0.5)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=None)

@@ -7,8 +7,8 @@ saved folder is an ordinary Stable Diffusion pipeline folder (``model_index.json
 holds the whole contrastive model (both towers) for CLIP-score metrics.
 
 Sizes (shapes_world.md, issue "miniature model"): images 64x64x3, latents 16x16x4 (the VAE halves
-the side twice), a UNet with self- and cross-attention transformer blocks at 16x16 and 8x8 so that
-DirecT2V's processors have layers to act on at both resolutions.
+the side twice), a UNet with self- and cross-attention transformer blocks at 16x16, 8x8 and 4x4 so that
+DirecT2V's processors have layers to act on at several resolutions, as in Stable Diffusion.
 """
 from __future__ import annotations
 
@@ -21,6 +21,11 @@ from .world import VOCABULARY, normalize_words
 
 WEIGHTS = Path(__file__).with_name("weights")
 """The folder of the shipped pipeline (committed inside the package)."""
+
+GUIDANCE = 3.0
+"""Classifier-free guidance at which the shipped model follows its prompts best. On 48 fresh single-object
+prompts (25 steps) guidance 3 got every attribute right, 5 lost colours (75%), 7.5 more (56%): a
+miniature trained on a simple world over-saturates under Stable Diffusion's 7.5 or the paper's 12."""
 
 MAX_TOKENS = 48
 SPECIAL_TOKENS = {"pad": "<pad>", "unk": "<unk>", "bos": "<|startoftext|>", "eos": "<|endoftext|>"}
@@ -91,19 +96,22 @@ def vae_config(size: str = "default") -> dict:
 
 
 def unet_config(size: str = "default", cross_attention_dim: int = TEXT_WIDTH) -> dict:
-    """``UNet2DConditionModel`` on 16x16x4 latents with attention at 16x16 and 8x8.
+    """``UNet2DConditionModel`` on 16x16x4 latents with attention at 16x16, 8x8 and 4x4.
 
-    ``down_blocks.0``/``up_blocks.1`` work at 16x16, ``down_blocks.1``, the mid block and
-    ``up_blocks.0`` at 8x8; every one of them has a self-attention (``attn1``) and a
-    cross-attention (``attn2``) layer, as Stable Diffusion's have at 64x64 down to 8x8.
+    ``down_blocks.0``/``up_blocks.2`` work at 16x16, ``down_blocks.1``/``up_blocks.1`` at 8x8,
+    ``down_blocks.2``, the mid block and ``up_blocks.0`` at 4x4; every one of them has a
+    self-attention (``attn1``) and a cross-attention (``attn2``) layer, as Stable Diffusion's have.
+    The 4x4 level is there for *where*: the UNet has no positional embedding, and a convolutional
+    network learns absolute position only from the borders' zero padding, which reaches every cell
+    of a 4x4 map at once. A first, two-level miniature never learned position words.
     """
-    channels = (64, 128) if size == "default" else (16, 32)
+    channels = (64, 128, 128) if size == "default" else (16, 32, 32)
     return dict(
         sample_size=16,
         in_channels=4,
         out_channels=4,
-        down_block_types=("CrossAttnDownBlock2D", "CrossAttnDownBlock2D"),
-        up_block_types=("CrossAttnUpBlock2D", "CrossAttnUpBlock2D"),
+        down_block_types=("CrossAttnDownBlock2D",) * len(channels),
+        up_block_types=("CrossAttnUpBlock2D",) * len(channels),
         block_out_channels=channels,
         layers_per_block=1,
         attention_head_dim=4,  # diffusers' historical name: this is the number of heads

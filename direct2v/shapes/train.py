@@ -124,7 +124,7 @@ def train_loop(part, params, loss_fn, args, out, on_save):
     opt = torch.optim.AdamW(params, lr=peak, weight_decay=args.weight_decay)
     state = State(out, part)
     saved = state.load() if args.resume else None
-    done_before = previous_steps(out, part)
+    done_before = previous_steps(out, part) if (out / part).exists() else 0  # else: trained from scratch
     rng = np.random.default_rng([args.seed, done_before])  # a resumed run sees fresh data
     if saved is not None and saved.get("size") == args.size:
         try:
