@@ -120,6 +120,16 @@ def test_training_resumes_from_its_last_checkpoint(tiny_folder):
     assert (tiny_folder / "vae" / "diffusion_pytorch_model.safetensors").read_bytes() != before
 
 
+def test_resuming_restores_what_a_part_keeps_beside_the_optimizer(tiny_folder):
+    from direct2v.shapes import train
+
+    train.main(["unet", "--size", "tiny", "--steps", "2", "--batch", "4", "--out", str(tiny_folder), "--threads", "1"])
+    saved = torch.load(tiny_folder / ".train" / "unet.pt", weights_only=False)
+    assert saved["step"] == 5 and saved["ema"]["optimization_step"] == 5  # the EMA went on from step 3
+    assert set(torch.load(tiny_folder / ".train" / "clip.pt", weights_only=False)["heads"]) == {
+        f"heads.{a}.{p}" for a in ("color", "shape", "size", "column", "row", "background") for p in ("weight", "bias")}
+
+
 def test_bad_arguments_are_refused(tmp_path):
     from direct2v.shapes import train
 

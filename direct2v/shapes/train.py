@@ -119,7 +119,11 @@ def lr_at(step: int, total: int, peak: float, warmup: int = 100) -> float:
 
 
 def train_loop(part, params, loss_fn, args, out, on_save):
-    """The shared loop: AdamW, warm-up/decay, progress bar with loss, periodic atomic saves."""
+    """The shared loop: AdamW, warm-up/decay, progress bar with loss, periodic atomic saves.
+
+    ``on_save`` hooks: ``export()`` writes the weights, ``after_step()``, ``extra_state()`` returns what a
+    part keeps beside the optimizer (EMA, grounding heads) and ``restore(saved)`` reads it back on resume.
+    """
     steps, _, peak = args.steps, args.batch, args.lr
     opt = torch.optim.AdamW(params, lr=peak, weight_decay=args.weight_decay)
     state = State(out, part)
@@ -133,6 +137,7 @@ def train_loop(part, params, loss_fn, args, out, on_save):
             tqdm.write(f"{part}: saved optimizer state does not match the parameters; starting it afresh")
         rng.bit_generator.state = saved["rng"]
         done_before = saved["step"]
+        on_save.get("restore", lambda saved: None)(saved)
     extra = on_save.get("extra_state", lambda: {})
     start = time.time()
     losses = []
@@ -196,11 +201,11 @@ def train_clip(args, out: Path) -> None:
         torch.manual_seed(args.seed)
         clip = CLIPModel(mini.clip_config(tokenizer, args.size))
     clip.to(args.device).train()
-    heads = GroundingHeads(clip.config.text_config.hidden_size)
-    saved = State(out, "clip").load() if args.resume else None
-    if saved is not None and "heads" in saved and saved.get("size") == args.size:
-        heads.load_state_dict(saved["heads"])
-    heads.to(args.device)
+    heads = GroundingHeads(clip.config.text_config.hidden_size).to(args.device)
+
+    def restore(saved):
+        if "heads" in saved:
+            heads.load_state_dict(saved["heads"])
 
     def loss_fn(rng):
         images, texts = batch(rng, args.batch)
@@ -215,7 +220,7 @@ def train_clip(args, out: Path) -> None:
         text.load_state_dict(clip.text_model.state_dict())
         save_fp16(text, out / "text_encoder")
 
-    hooks = {"export": export, "extra_state": lambda: {"heads": heads.state_dict()}}
+    hooks = {"export": export, "extra_state": lambda: {"heads": heads.state_dict()}, "restore": restore}
     train_loop("clip", [*clip.parameters(), *heads.parameters()], loss_fn, args, out, hooks)
 
 
@@ -295,10 +300,12 @@ def train_unet(args, out: Path) -> None:
     unet.to(args.device).train()
     noise_schedule = DDPMScheduler(**{k: mini.scheduler_config()[k] for k in ("num_train_timesteps", "beta_start", "beta_end", "beta_schedule")})
     ema = EMAModel(unet.parameters(), decay=args.ema_decay, use_ema_warmup=True, power=2 / 3)
-    saved = State(out, "unet").load() if args.resume else None
-    if saved is not None and "ema" in saved and saved.get("size") == args.size:
-        ema.load_state_dict(saved["ema"])
     ema.to(args.device)
+
+    def restore(saved):
+        if "ema" in saved:
+            ema.load_state_dict(saved["ema"])
+            ema.to(args.device)
     scale = vae.config.scaling_factor
     generator = torch.Generator(args.device).manual_seed(args.seed)
 
@@ -322,7 +329,8 @@ def train_unet(args, out: Path) -> None:
         save_atomic(PNDMScheduler(**mini.scheduler_config()), out / "scheduler", lambda s, p: s.save_pretrained(p))
         mini.write_model_index(out)
 
-    hooks = {"export": export, "after_step": lambda: ema.step(unet.parameters()), "extra_state": lambda: {"ema": ema.state_dict()}}
+    hooks = {"export": export, "after_step": lambda: ema.step(unet.parameters()),
+             "extra_state": lambda: {"ema": ema.state_dict()}, "restore": restore}
     train_loop("unet", list(unet.parameters()), loss_fn, args, out, hooks)
 
 
