@@ -11,6 +11,7 @@ from direct2v.director import StoryboardDirector
 from direct2v.shapes import caption, random_scene, render
 from direct2v.shapes import model as mini
 from direct2v.shapes.render import render_story
+from direct2v.shapes.world import Obj, Scene
 
 STORY = "a red ball moves from left to right while day turns to night"
 
@@ -121,6 +122,48 @@ def test_background_change_of_consistent_and_independent_stories(script):
     assert np.all(np.isnan(consistent) == np.array(changed))   # day -> dusk pairs are left out
     assert np.nanmax(consistent) < 1e-6
     assert independent > 0.002, independent
+
+
+def _stories(n: int = 6):
+    """Stories with medium or large objects (whose patterns show) on every background."""
+    director = StoryboardDirector()
+    prompts = ["a large red ball moves from left to right, night background",
+               "a medium blue square grows, day background",
+               "a large green triangle falls, desert background",
+               "a medium yellow circle turns purple, grass background",
+               "a large orange square moves from right to left, dusk background",
+               "a medium purple box rises and a large red ball stays, day background"]
+    return [director.direct(p, num_frames=6).scenes for p in prompts[:n]]
+
+
+def test_identity_and_decoration_consistency_of_ground_truth_and_independent_frames():
+    kept_id, kept_deco, loose_id, loose_deco = [], [], [], []
+    for seed, scenes in enumerate(_stories()):
+        for consistent, ids, decos in ((True, kept_id, kept_deco), (False, loose_id, loose_deco)):
+            video = render_story(scenes, seed=seed, consistent=consistent)
+            ids.append(M.identity_consistency(video, scenes))
+            decos.append(M.decoration_consistency(video, scenes))
+    assert np.nanmean(kept_id) >= 0.97 and np.nanmean(kept_deco) >= 0.95, (kept_id, kept_deco)
+    # six patterns drawn independently agree about 1/6 of the time; decorations hardly overlap
+    assert np.nanmean(loose_id) <= 0.4 and np.nanmean(loose_deco) <= 0.4, (loose_id, loose_deco)
+
+
+def test_identity_consistency_follows_objects_without_scenes_and_skips_small_ones():
+    scenes = _stories(1)[0]
+    video = render_story(scenes, seed=0)
+    assert M.identity_consistency(video) == pytest.approx(M.identity_consistency(video, scenes))
+    small = [Scene((Obj("red", "circle", "small", c, "middle"),), "night")
+             for c in ("left", "center", "right")]
+    assert np.isnan(M.identity_consistencies(render_story(small, seed=0))).all()
+
+
+def test_consistency_leaves_out_pairs_whose_background_word_changes():
+    scenes = [Scene((Obj("red", "square", "large", "center", "middle"),), b)
+              for b in ("day", "day", "night", "night")]
+    video = render_story(scenes, seed=1)
+    for values in (M.decoration_consistencies(video, scenes), M.decoration_consistencies(video),
+                   M.background_changes(video)):
+        assert np.isnan(values[1]) and np.isfinite(values[[0, 2]]).all()
 
 
 def test_background_mask_leaves_out_objects():

@@ -10,7 +10,7 @@ import pytest
 from direct2v.shapes import world
 from direct2v.shapes.captions import (ParsedObject, ParsedScene, caption, parse, parsed_matches,
                                       position_phrase, training_caption)
-from direct2v.shapes.detect import Detection, DetectedObject, detect, judge, judge_objects
+from direct2v.shapes.detect import Detection, DetectedObject, detect, judge, judge_objects, match
 from direct2v.shapes.render import (_paint, render, render_story, render_with_truth,
                                     sample_decorations)
 from direct2v.shapes.world import MIN_GAP, VOCABULARY, Obj, Scene, nearest_column, random_scene
@@ -276,3 +276,81 @@ def test_parse_is_tolerant_and_strict_names_unknown_words():
     assert not parsed_matches(parse("a blue circle in the center"), scene)
     assert parsed_matches(parse("a red ball, dusk background"), scene)
     assert position_phrase("left", None) == "on the left"
+
+
+# --- version 2: patterns and decorations with mass --------------------------------------------
+def test_detector_reads_the_pattern_of_medium_and_large_objects_on_95_percent_of_scenes():
+    rng = np.random.default_rng(31)
+    ok = total = 0
+    seen = Counter()
+    for scene in _scenes(32):
+        image, drawn = render_with_truth(scene, rng)
+        for truth, found in zip(drawn, match(detect(image), scene)):
+            if scene.objects[drawn.index(truth)].size == "small":
+                assert truth.pattern == "solid"   # too small to show one
+                continue
+            seen[truth.pattern] += 1
+            total += 1
+            ok += found is not None and found.pattern == truth.pattern
+    assert set(seen) == set(world.PATTERNS)
+    assert total > 500 and ok / total >= 0.95, (ok, total)
+
+
+def test_pattern_is_a_lighter_tint_and_the_colour_word_stays():
+    scene = Scene((Obj("blue", "square", "large", "center", "middle"),), "day")
+    for pattern in world.PATTERNS:
+        drawn = drawn_as(scene.objects[0], pattern)
+        image = _paint("day", [], [drawn])
+        (found,) = detect(image).objects
+        assert (found.color, found.shape, found.size, found.pattern) == ("blue", "square", "large", pattern)
+        pixels = image[24:40, 24:40].reshape(-1, 3).astype(float)
+        to_tint = np.linalg.norm(pixels - world.tint(drawn.rgb), axis=1)
+        to_colour = np.linalg.norm(pixels - drawn.rgb, axis=1)
+        assert (to_colour < 1).mean() >= 0.5                   # at least half is the colour itself
+        assert (to_tint < 30).any() == (pattern != "solid")    # the pattern is its lighter tint
+
+
+def drawn_as(obj: Obj, pattern: str):
+    from direct2v.shapes.render import Jitter, drawn
+    return drawn(obj, Jitter((0, 0, 0), 1.0, 0.0, 0.0, pattern))
+
+
+def test_decoration_signature_agrees_with_the_renderer_on_95_percent_of_scenes():
+    """The detector's decoration mask against the decorations painted alone (objects' surroundings
+    left out of both): intersection over union at least 0.9, or both empty there."""
+    from direct2v.metrics import background_mask
+
+    ok = 0
+    scenes = _scenes(33, 400)
+    for i, scene in enumerate(scenes):
+        image = render(scene, i)
+        found = detect(image)
+        alone = _paint(scene.background, sample_decorations(scene.background, np.random.default_rng(i)), [])
+        truth = detect(alone).decorations
+        away = _object_free([scene]) & background_mask(image)
+        a, b = found.decorations & away, truth & away
+        union = (a | b).sum()
+        ok += union == 0 or (a & b).sum() / union >= 0.9
+    assert ok / len(scenes) >= 0.95
+
+
+@pytest.mark.parametrize("background", list(world.BACKGROUNDS))
+def test_version_2_decorations_have_visual_mass(background):
+    """Every background shows decorations of several pixels (the contract's counts and sizes), and
+    the flat fill is still most of the canvas."""
+    rng = np.random.default_rng(4)
+    for _ in range(20):
+        image = _paint(background, sample_decorations(background, rng), [])
+        found = detect(image)
+        assert found.background == background and found.objects == []
+        assert found.decorations.sum() >= 4
+        assert found.decorations.mean() < 0.5
+
+
+def test_consistent_story_keeps_patterns_and_independent_frames_do_not():
+    scenes = [Scene((Obj("green", "square", "large", c, "middle"),), "day")
+              for c in ("left", "center left", "center", "center right", "right")]
+    kept = [[o.pattern for o in detect(f).objects] for f in render_story(scenes, seed=5)]
+    assert all(p == kept[0] for p in kept) and kept[0][0] in world.PATTERNS
+    loose = {detect(f).objects[0].pattern for s in range(6) for f in render_story(scenes, seed=s, consistent=False)}
+    assert len(loose) >= 4

@@ -5,8 +5,8 @@
 * :mod:`~direct2v.metrics.warping`: warping error with classical optical flow and an occlusion mask.
 * :mod:`~direct2v.metrics.narrative`: narrative accuracy, the detector's verdict against the
   storyboard's ground-truth scene of every frame (shapes world only).
-* :mod:`~direct2v.metrics.consistency`: how much the unspecified details (background decorations)
-  change between adjacent frames.
+* :mod:`~direct2v.metrics.consistency`: how much the unspecified details (object patterns,
+  background decorations) change between adjacent frames.
 * :mod:`~direct2v.metrics.bootstrap`: bootstrap confidence intervals over videos.
 
 A video is an array (F, H, W, 3), uint8 or floats in [0, 1], or a list of PIL images
@@ -16,12 +16,15 @@ from .video import as_video
 from .clip_score import CLIPScorer, avg_dist, clip_temp
 from .warping import farneback_flow, occlusion_mask, warp_back, warping_error, warping_errors
 from .narrative import NARRATIVE_KEYS, judge_video, narrative_accuracy
-from .consistency import background_change, background_changes, background_mask
+from .consistency import (background_change, background_changes, background_mask,
+                          decoration_consistencies, decoration_consistency,
+                          identity_consistencies, identity_consistency)
 from .bootstrap import bootstrap_ci
 
 __all__ = [
     "as_video", "CLIPScorer", "avg_dist", "clip_temp", "farneback_flow", "occlusion_mask",
     "warp_back", "warping_error", "warping_errors", "NARRATIVE_KEYS", "judge_video",
     "narrative_accuracy", "background_change", "background_changes", "background_mask",
-    "bootstrap_ci",
+    "identity_consistency", "identity_consistencies", "decoration_consistency",
+    "decoration_consistencies", "bootstrap_ci",
 ]

@@ -36,8 +36,10 @@ from itertools import permutations
 import cv2
 import numpy as np
 
-from .world import (BACKGROUNDS, CANVAS, COLORS, COLUMNS, DECORATIONS, SIZES, Scene,
-                    nearest_column, nearest_row, size_class)
+from .render import Drawn, pattern_map
+from .world import (BACKGROUNDS, CANVAS, COLORS, COLUMNS, DECORATION_COLORS, DECORATIONS,
+                    PATTERN_PERIOD, PATTERNS, SIZES, Scene, nearest_column, nearest_row,
+                    size_class, tint)
 
 OBJECT_DISTANCE = 80.0      # max RGB distance of an object pixel to its palette colour
 MIN_AREA = 20               # px of coverage; the smallest object (triangle, side 8.5) has 36
@@ -48,9 +50,25 @@ SQUARE_RATIO = 0.83        # E[dx^2 dy^2] / (E[dx^2] E[dy^2]) above which it is 
 
 _OBJ_NAMES = list(COLORS)
 _BG_NAMES = list(BACKGROUNDS)
-_PALETTE = np.array(list(COLORS.values()) + list(BACKGROUNDS.values())
-                    + [DECORATIONS[b][1] for b in _BG_NAMES], dtype=np.float32)
-_N_OBJ, _N_BG = len(_OBJ_NAMES), len(_BG_NAMES)
+N_OBJECT_LABELS = len(_OBJ_NAMES)
+"""Labels of :func:`classify_pixels` below this are object colours (pattern tints included)."""
+_N_OBJ, _N_BG = N_OBJECT_LABELS, len(_BG_NAMES)
+# The palette the pixels are classified against, and the label each entry stands for: object
+# colours (0-5), backgrounds (6-10), each background's decorations (11-15), then the version-2
+# entries folded into those labels: the pattern tint of every object colour and the half tint
+# of its pattern's edges, the extra decoration colours (the dusk sun, grass tufts).
+_ENTRIES = ([(rgb, k) for k, rgb in enumerate(COLORS.values())]
+            + [(rgb, _N_OBJ + b) for b, rgb in enumerate(BACKGROUNDS.values())]
+            + [(DECORATIONS[name][1], _N_OBJ + _N_BG + b) for b, name in enumerate(_BG_NAMES)]
+            + [(tint(rgb), k) for k, rgb in enumerate(COLORS.values())]
+            + [(tuple((a + b) / 2 for a, b in zip(rgb, tint(rgb))), k)   # half-tint pixels
+               for k, rgb in enumerate(COLORS.values())]
+            + [(rgb, _N_OBJ + _N_BG + b) for b, name in enumerate(_BG_NAMES)
+               for rgb in DECORATION_COLORS[name] if rgb != DECORATIONS[name][1]])
+_PALETTE = np.array([rgb for rgb, _ in _ENTRIES], dtype=np.float32)
+_LABEL = np.array([label for _, label in _ENTRIES])
+_IS_TINT = np.array([i >= _N_OBJ + 2 * _N_BG and label < _N_OBJ
+                     for i, (_, label) in enumerate(_ENTRIES)])
 _KERNEL = np.ones((3, 3), np.uint8)
 
 
@@ -68,10 +86,16 @@ class DetectedObject:
     side: float = 0.0   # side implied by area and shape, px
 
 
+    pattern: str | None = None   # one of PATTERNS for a medium or large object, else None
+
+
 @dataclass
 class Detection:
     background: str
     objects: list[DetectedObject] = field(default_factory=list)
+    decorations: np.ndarray | None = None
+    """Decoration signature (version 2): boolean (64, 64) mask of the background's decoration
+    pixels, objects and their 2 px surroundings left out."""
 
 
 def _as_array(image) -> np.ndarray:
@@ -87,25 +111,36 @@ def _as_array(image) -> np.ndarray:
     return arr
 
 
+def _nearest_entry(arr: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Index into ``_PALETTE`` of every pixel's nearest entry, and the distance to it."""
+    flat = arr.reshape(-1, 3).astype(np.float32)
+    d2 = (flat * flat).sum(1, keepdims=True) - 2 * flat @ _PALETTE.T + (_PALETTE ** 2).sum(1)
+    entry = d2.argmin(1)
+    dist = np.sqrt(np.maximum(d2[np.arange(len(entry)), entry], 0))
+    return entry.reshape(CANVAS, CANVAS), dist.reshape(CANVAS, CANVAS)
+
+
 def classify_pixels(image) -> tuple[np.ndarray, np.ndarray]:
-    """Nearest palette index (0-5 objects, 6-10 backgrounds, 11-15 decorations) and distance."""
-    arr = _as_array(image).reshape(-1, 3).astype(np.float32)
-    d2 = (arr * arr).sum(1, keepdims=True) - 2 * arr @ _PALETTE.T + (_PALETTE ** 2).sum(1)
-    label = d2.argmin(1)
-    dist = np.sqrt(np.maximum(d2[np.arange(len(label)), label], 0))
-    return label.reshape(CANVAS, CANVAS), dist.reshape(CANVAS, CANVAS)
+    """Nearest palette label (0-5 objects, 6-10 backgrounds, 11-15 decorations) and distance.
+
+    An object's pattern tint counts as its colour; every decoration colour of a background
+    (version 2 adds the dusk sun and grass tufts) counts as that background's decoration.
+    """
+    entry, dist = _nearest_entry(_as_array(image))
+    return _LABEL[entry], dist
 
 
-def _coverage(arr: np.ndarray, mask: np.ndarray, others: np.ndarray, background: np.ndarray,
-              x: int, y: int, w: int, h: int) -> tuple[np.ndarray, np.ndarray, int, int]:
+def _coverage(arr: np.ndarray, mask: np.ndarray, obj: np.ndarray, others: np.ndarray,
+              background: np.ndarray, x: int, y: int, w: int, h: int
+              ) -> tuple[np.ndarray, np.ndarray, int, int]:
     """Per-pixel coverage (0-1) of one component in a patch around it (up to 2 px out, which
     holds the blur of generated images), the 1 px neighbourhood of the component (where the
     shape is measured: far pixels are mostly noise) and the patch origin.
 
-    A pixel near the component is a mix of the object's colour (median of the component) and
-    the local background (median of a ring around it); its coverage is the projection of its
-    colour on the segment between the two. Pixels of other objects, and pixels farther than
-    ``MIX_DISTANCE`` from that segment (decorations, other colours), count as 0.
+    A pixel near the component is a mix of the object's colour ``obj``, its pattern tint and
+    the local background (median of a ring around it); its coverage is the share of the first
+    two. Pixels of other objects, and pixels farther than ``MIX_DISTANCE`` from the plane of the
+    three colours (decorations, other colours), count as 0.
     """
     x0, y0 = max(x - 4, 0), max(y - 4, 0)
     x1, y1 = min(x + w + 4, CANVAS), min(y + h + 4, CANVAS)
@@ -114,12 +149,14 @@ def _coverage(arr: np.ndarray, mask: np.ndarray, others: np.ndarray, background:
     inner = cv2.dilate(m, _KERNEL) > 0
     region = cv2.dilate(m, _KERNEL, iterations=2)
     ring = (cv2.dilate(region, _KERNEL) > 0) & (region == 0) & ~others[y0:y1, x0:x1]
-    obj = np.median(patch[m > 0], axis=0)
     bg = np.median(patch[ring], axis=0) if ring.any() else background
-    axis = obj - bg
-    alpha = np.clip(((patch - bg) @ axis) / max(float(axis @ axis), 1e-6), 0, 1)
-    off_segment = np.linalg.norm(patch - bg - alpha[..., None] * axis, axis=-1) > MIX_DISTANCE
-    alpha *= (region > 0) & ~others[y0:y1, x0:x1] & ~off_segment   # e.g. a star next to it
+    # a pixel is a mix of background, object colour and pattern tint: least-squares weights of
+    # the latter two in the plane of the three colours; its coverage is their sum
+    basis = np.stack([obj - bg, np.asarray(tint(obj), np.float32) - bg], 1)   # (3, 2)
+    weights = np.clip((patch - bg) @ np.linalg.pinv(basis).T, 0, None)
+    residual = np.linalg.norm(patch - bg - weights @ basis.T, axis=-1)
+    alpha = np.clip(weights.sum(-1), 0, 1) * (residual <= MIX_DISTANCE)   # e.g. a star next to it
+    alpha *= (region > 0) & ~others[y0:y1, x0:x1]
     return alpha, inner, x0, y0
 
 
@@ -147,27 +184,93 @@ _SIDE = {"circle": lambda a: 2 * np.sqrt(a / np.pi), "square": np.sqrt,
          "triangle": lambda a: np.sqrt(2 * a)}
 
 
-def detect(image) -> Detection:
-    """Detect background and objects in a 64 x 64 RGB image (numpy uint8 or PIL).
+def pattern_features(t: np.ndarray, region: np.ndarray, ring: np.ndarray) -> dict[str, float]:
+    """Features of an object's tint map ``t`` (0: its colour, 1: its pattern tint) over ``region``.
 
-    Objects are listed left to right (by centre x). See the module docstring for the method.
-    An image of another size is resized (area) to 64 x 64; floats in [0, 1] are accepted.
+    ``mean``: the share of tint. ``fx``, ``fy``, ``fd``: magnitude of the tint's Fourier
+    coefficient at the pattern period along x, along y and along the diagonals (stripes across
+    y light up ``fy``, stripes across x ``fx``, checks ``fd``, dots all three). ``ring``: the
+    correlation of the tint with ``ring``, the map of where a ring of the detected shape, size
+    and place would be drawn (:func:`~direct2v.shapes.render.pattern_map`).
+    """
+    ys, xs = np.nonzero(region)
+    v = t[ys, xs] - t[ys, xs].mean()
+    w = 2 * np.pi / PATTERN_PERIOD
+
+    def coefficient(phase):
+        return float(np.abs((v * np.exp(-1j * w * phase)).mean()))
+
+    r = ring[ys, xs] - ring[ys, xs].mean()
+    spread = float(np.sqrt((v * v).sum() * (r * r).sum()))
+    return {"mean": float(t[ys, xs].mean()), "fx": coefficient(xs), "fy": coefficient(ys),
+            "fd": max(coefficient(xs + ys), coefficient(xs - ys)),
+            "ring": float((v * r).sum()) / spread if spread > 1e-9 else 0.0}
+
+
+def pattern_of(features: dict[str, float]) -> str | None:
+    """The pattern (one of ``PATTERNS``) that :func:`pattern_features` describe, or ``None``."""
+    m, fx, fy, fd, ring = (features[k] for k in ("mean", "fx", "fy", "fd", "ring"))
+    strongest = max(fx, fy, fd)
+    if m < PATTERN_NONE and strongest < PATTERN_NONE:
+        return "solid"
+    if ring > RING_CORRELATION:
+        return "ring"
+    if strongest < PATTERN_WEAK:
+        return None
+    if fy >= 2 * max(fx, fd):
+        return "horizontal stripes"
+    if fx >= 2 * max(fy, fd):
+        return "vertical stripes"
+    if fd >= 2 * max(fx, fy):
+        return "checker"
+    if min(fx, fy) >= 0.5 * max(fx, fy):
+        return "dots"
+    return None
+
+
+PATTERN_NONE = 0.07    # tint share and Fourier magnitude below which an object is solid
+PATTERN_WEAK = 0.08    # Fourier magnitude below which no periodic pattern is read
+RING_CORRELATION = 0.5   # correlation with the expected ring above which it is a ring
+
+
+def _tint_map(patch: np.ndarray, obj) -> np.ndarray:
+    """Where each pixel lies between the object's colour ``obj`` (0) and its pattern tint (1)."""
+    obj = np.asarray(obj, np.float32)
+    axis = np.asarray(tint(obj), np.float32) - obj
+    return np.clip(((patch - obj) @ axis) / max(float(axis @ axis), 1e-6), 0, 1)
+
+
+def _decoration_mask(label: np.ndarray, background: str, objectness: np.ndarray) -> np.ndarray:
+    """The decoration signature: decoration pixels of ``background`` away from every object."""
+    near = cv2.dilate(objectness.astype(np.uint8), np.ones((5, 5), np.uint8)) > 0
+    return (label == _N_OBJ + _N_BG + _BG_NAMES.index(background)) & ~near
+
+
+def detect(image) -> Detection:
+    """Detect background, objects and decorations in a 64 x 64 RGB image (numpy uint8 or PIL).
+
+    Objects are listed left to right (by centre x); a medium or large object also gets its
+    pattern (version 2). See the module docstring for the method. An image of another size is
+    resized (area) to 64 x 64; floats in [0, 1] are accepted.
     """
     arr = _as_array(image)
-    label, dist = classify_pixels(arr)
-    counts = np.bincount(label.ravel(), minlength=len(_PALETTE))
+    entry, dist = _nearest_entry(arr)
+    label, is_tint = _LABEL[entry], _IS_TINT[entry]
+    counts = np.bincount(label.ravel(), minlength=_N_OBJ + 2 * _N_BG)
     bg_counts = counts[_N_OBJ:_N_OBJ + _N_BG] + counts[_N_OBJ + _N_BG:]
     background = _BG_NAMES[int(bg_counts.argmax())]
-    bg_rgb = _PALETTE[_N_OBJ + _BG_NAMES.index(background)]
+    bg_rgb = np.asarray(BACKGROUNDS[background], np.float32)
     objectness = (label < _N_OBJ) & (dist < OBJECT_DISTANCE)
-    # candidate components of every object colour, numbered across colours
+    # candidate components of every object colour, numbered across colours; a component of
+    # pattern tint alone is not an object (a pale patch of sky is not a blue object)
     ids = np.zeros(label.shape, np.int32)
     cands = []   # (colour index, pixel count, x, y, w, h)
     for k in np.flatnonzero(counts[:_N_OBJ] >= MIN_SEED):
         mask = ((label == k) & objectness).astype(np.uint8)
         n, comp, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
         for c in range(1, n):
-            if stats[c, cv2.CC_STAT_AREA] >= MIN_SEED:
+            base = int(((comp == c) & ~is_tint).sum())
+            if stats[c, cv2.CC_STAT_AREA] >= MIN_SEED and base >= MIN_SEED / 2:
                 cands.append((int(k), int(stats[c, cv2.CC_STAT_AREA]), *map(int, stats[c, :4])))
                 ids[comp == c] = len(cands)
     objects = []
@@ -177,7 +280,11 @@ def detect(image) -> Detection:
         touched = np.unique(ids[(cv2.dilate(own.astype(np.uint8), _KERNEL) > 0) & (ids != i)])
         if any(cands[j - 1][1] > area_px for j in touched if j > 0):
             continue
-        alpha, inner, x0, y0 = _coverage(arr, own.astype(np.uint8), objectness & ~own,
+        # the object's own colour: its pixels nearest the palette colour, not its pattern's
+        pixels = arr[own].astype(np.float32)
+        plain = _tint_map(pixels, COLORS[_OBJ_NAMES[k]]) < 0.25
+        obj = np.median(pixels[plain] if plain.any() else pixels, axis=0)
+        alpha, inner, x0, y0 = _coverage(arr, own.astype(np.uint8), obj, objectness & ~own,
                                          bg_rgb, x, y, w, h)
         area = float(alpha.sum())
         if area < MIN_AREA:
@@ -186,12 +293,20 @@ def detect(image) -> Detection:
         side = float(_SIDE[shape](area))
         cx, cy = cx + x0, cy + y0 - (side / 6 if shape == "triangle" else 0.0)
         size = size_class(side)
+        pattern = None
+        if size != "small":
+            solid = cv2.erode((alpha > 0.5).astype(np.uint8), _KERNEL) > 0
+            if solid.sum() >= 9:
+                patch = arr[y0:y0 + alpha.shape[0], x0:x0 + alpha.shape[1]].astype(np.float32)
+                ring = pattern_map(Drawn(_OBJ_NAMES[k], shape, cx, cy, side, (0, 0, 0), "ring"))
+                ring = ring[y0:y0 + alpha.shape[0], x0:x0 + alpha.shape[1]]
+                pattern = pattern_of(pattern_features(_tint_map(patch, obj), solid, ring))
         objects.append(DetectedObject(
             color=_OBJ_NAMES[k], shape=shape, size=size,
             column=nearest_column(cx, SIZES[size]), row=nearest_row(cy, SIZES[size]),
-            cx=cx, cy=cy, area=area, bbox=(x, y, x + w, y + h), side=side))
+            cx=cx, cy=cy, area=area, bbox=(x, y, x + w, y + h), side=side, pattern=pattern))
     objects.sort(key=lambda o: (o.cx, o.cy))
-    return Detection(background, objects)
+    return Detection(background, objects, _decoration_mask(label, background, objectness))
 
 
 # --- judging ------------------------------------------------------------------------------

@@ -2,14 +2,20 @@
 
 Drawn at 4x (256 x 256) with PIL and area-downsampled (``Image.reduce(4)``), which gives the
 anti-aliased edges the contract asks for (``shapes_world.md``, Canvas). Jitter (object colour
-up to 12 per channel, side up to 15 %, anchored centres up to 2 px) and the background's
-decorations are the world's unspecified details, drawn from the random generator; the geometry
-rules (clamping, jitter cells) are those of :mod:`direct2v.shapes.world`.
+up to 12 per channel, side up to 15 %, anchored centres up to 2 px), the object's pattern and
+the background's decorations are the world's unspecified details, drawn from the random
+generator; the geometry rules (clamping, jitter cells) are those of :mod:`direct2v.shapes.world`.
+
+Version 2 of the world (``shapes_world.md``, "Version 2") gives those details visual mass: a
+pattern on every medium or large object (stripes, dots, checks or a ring in a lighter tint of its
+colour, phase fixed to the object's box so it moves with the object), and decorations large
+enough to see (clouds at least 12 px wide, 2 x 2 stars and a moon, filled dunes, grass tufts, a
+sun on the dusk band).
 
 In a consistent story (``render_story(consistent=True)``) those details are sampled once: every
 frame with the same background word gets the same decorations, and each object (identified by
-its index in ``Scene.objects``) keeps its colour, size and centre jitter. That is the
-ground-truth video against which cross-frame consistency (RVM, DSF) is measured.
+its index in ``Scene.objects``) keeps its colour, size and centre jitter and its pattern. That is
+the ground-truth video against which cross-frame consistency (RVM, DSF) is measured.
 """
 from __future__ import annotations
 
@@ -20,7 +26,8 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from .world import (BACKGROUNDS, CANVAS, CENTER_JITTER, COLOR_JITTER, COLORS, COLUMNS,
-                    DECORATIONS, EDGE_MARGIN, ROWS, SIZE_JITTER, Obj, Scene, jitter_cell)
+                    DECORATIONS, EDGE_MARGIN, PATTERN_PERIOD, PATTERN_SIZES, PATTERNS, ROWS,
+                    SIZE_JITTER, SUN_COLOR, TUFT_COLOR, Obj, Scene, jitter_cell, tint)
 
 UPSAMPLE = 4
 _S = CANVAS * UPSAMPLE
@@ -28,24 +35,29 @@ _S = CANVAS * UPSAMPLE
 
 @dataclass(frozen=True)
 class Jitter:
-    """An object's random details: colour offset (per channel), side factor, centre offset."""
+    """An object's random details: colour offset (per channel), side factor, centre offset, and
+    its pattern (one of ``PATTERNS``, uniform; version 2)."""
 
     color: tuple[int, int, int]
     size: float
     dx: float
     dy: float
+    pattern: str = "solid"
 
     @staticmethod
     def sample(rng: np.random.Generator) -> "Jitter":
         c = rng.integers(-COLOR_JITTER, COLOR_JITTER + 1, size=3)
         f = rng.uniform(1 - SIZE_JITTER, 1 + SIZE_JITTER)
         d = rng.uniform(-CENTER_JITTER, CENTER_JITTER, size=2)
-        return Jitter((int(c[0]), int(c[1]), int(c[2])), float(f), float(d[0]), float(d[1]))
+        pattern = PATTERNS[int(rng.integers(len(PATTERNS)))]
+        return Jitter((int(c[0]), int(c[1]), int(c[2])), float(f), float(d[0]), float(d[1]), pattern)
 
 
 @dataclass(frozen=True)
 class Drawn:
-    """What the renderer actually drew for one object (ground truth for the detector)."""
+    """What the renderer actually drew for one object (ground truth for the detector).
+
+    ``pattern`` is the pattern drawn: the object's own, or "solid" for a small object."""
 
     color: str
     shape: str
@@ -53,6 +65,7 @@ class Drawn:
     cy: float
     side: float
     rgb: tuple[int, int, int]
+    pattern: str = "solid"
 
 
 def drawn(obj: Obj, jitter: Jitter) -> Drawn:
@@ -69,85 +82,153 @@ def drawn(obj: Obj, jitter: Jitter) -> Drawn:
     h = side / 2 + EDGE_MARGIN
     cx, cy = min(max(cx, h), CANVAS - h), min(max(cy, h), CANVAS - h)
     rgb = tuple(int(min(max(c + d, 0), 255)) for c, d in zip(COLORS[obj.color], jitter.color))
-    return Drawn(obj.color, obj.shape, float(cx), float(cy), float(side), rgb)
+    pattern = jitter.pattern if obj.size in PATTERN_SIZES else "solid"
+    return Drawn(obj.color, obj.shape, float(cx), float(cy), float(side), rgb, pattern)
 
 
 # --- decorations --------------------------------------------------------------------------
 def sample_decorations(background: str, rng: np.random.Generator) -> list[tuple]:
-    """Draw the decorations of ``background`` as primitives in canvas pixels.
+    """Draw the decorations of ``background`` (version 2) as primitives in canvas pixels.
 
-    Primitives: ``("ellipse", x0, y0, x1, y1)``, ``("pixel", x, y)``, ``("line", points, width)``,
-    ``("band", y0, y1)``. Counts follow the contract: 0-3 clouds, 5-20 stars, 0-2 dune lines,
-    0-6 grass blades, one dusk horizon band.
+    Primitives: ``("ellipse", x0, y0, x1, y1, rgb)``, ``("rect", x0, y0, x1, y1, rgb)``,
+    ``("polygon", points, rgb)``, ``("band", y0, y1, rgb)``. Counts and sizes follow the contract:
+    day 1-3 clouds at least 12 px wide; night 5-20 stars of 2 x 2 px and a moon disc of 6-10 px;
+    desert 1-2 filled dunes; grass 3-8 tufts of 2-3 px; dusk a horizon band with a sun on it.
     """
     if background not in BACKGROUNDS:
         raise ValueError(f"unknown background {background!r}; allowed: {', '.join(BACKGROUNDS)}")
+    color = DECORATIONS[background][1]
     out: list[tuple] = []
     if background == "day":
-        for _ in range(int(rng.integers(0, 4))):
-            x, y = rng.uniform(4, 60), rng.uniform(5, 40)
-            w, h = rng.uniform(10, 20), rng.uniform(4, 7)
-            out.append(("ellipse", x - w / 2, y - h / 2, x + w / 2, y + h / 2))
+        for _ in range(int(rng.integers(1, 4))):
+            x, y = rng.uniform(6, 58), rng.uniform(6, 44)
+            w, h = rng.uniform(12, 22), rng.uniform(5, 8)
+            out.append(("ellipse", x - w / 2, y - h / 2, x + w / 2, y + h / 2, color))
             for _ in range(2):   # puffs on top: a soft, cloud-like outline
-                px, r = x + rng.uniform(-w / 3, w / 3), rng.uniform(h / 3, h / 1.6)
-                out.append(("ellipse", px - r, y - h / 4 - r, px + r, y - h / 4 + r))
+                px, r = x + rng.uniform(-w / 4, w / 4), rng.uniform(h / 2.5, h / 1.6)
+                out.append(("ellipse", px - r, y - h / 4 - r, px + r, y - h / 4 + r, color))
     elif background == "night":
+        mx, my, d = rng.uniform(8, 56), rng.uniform(6, 40), rng.uniform(6, 10)
+        out.append(("ellipse", mx - d / 2, my - d / 2, mx + d / 2, my + d / 2, color))
         n = int(rng.integers(5, 21))
-        for x, y in zip(rng.integers(0, CANVAS, n), rng.integers(0, CANVAS, n)):
-            out.append(("pixel", int(x), int(y)))
+        for x, y in zip(rng.integers(0, CANVAS - 1, n), rng.integers(0, CANVAS - 1, n)):
+            out.append(("rect", int(x), int(y), int(x) + 2, int(y) + 2, color))
     elif background == "desert":
-        for _ in range(int(rng.integers(0, 3))):
-            base, amp = rng.uniform(30, 60), rng.uniform(1, 4)
-            freq, phase = rng.uniform(0.05, 0.15), rng.uniform(0, 2 * np.pi)
-            xs = np.linspace(-2, CANVAS + 2, 17)
-            pts = [(float(x), float(base + amp * np.sin(freq * x + phase))) for x in xs]
-            out.append(("line", pts, 1.0))
+        for _ in range(int(rng.integers(1, 3))):
+            base, amp = rng.uniform(38, 56), rng.uniform(3, 8)
+            freq, phase = rng.uniform(0.05, 0.12), rng.uniform(0, 2 * np.pi)
+            xs = np.linspace(-2, CANVAS + 2, 25)
+            top = [(float(x), float(base - amp * max(np.sin(freq * x + phase), 0.0))) for x in xs]
+            out.append(("polygon", top + [(CANVAS + 2, CANVAS + 2), (-2, CANVAS + 2)], color))
     elif background == "grass":
-        for _ in range(int(rng.integers(0, 7))):
-            x, y = rng.uniform(1, 63), rng.uniform(12, 63)
-            length, lean = rng.uniform(3, 6), rng.uniform(-2, 2)
-            out.append(("line", [(x, y), (x + lean, y - length)], 1.0))
+        for _ in range(int(rng.integers(3, 9))):
+            x, y, d = rng.uniform(2, 62), rng.uniform(8, 62), rng.uniform(2, 3)
+            if rng.random() < 0.5:   # a flower: a round dab
+                out.append(("ellipse", x - d / 2, y - d / 2, x + d / 2, y + d / 2, TUFT_COLOR))
+            else:                    # a tuft: a small upward wedge
+                out.append(("polygon", [(x - d / 2, y + d / 2), (x + d / 2, y + d / 2),
+                                        (x, y - d / 2)], TUFT_COLOR))
     else:  # dusk
-        y0 = rng.uniform(20, 56)
-        out.append(("band", y0, y0 + rng.uniform(3, 6)))
+        y0, height = rng.uniform(20, 52), rng.uniform(3, 6)
+        out.append(("band", y0, y0 + height, color))
+        sx, r = rng.uniform(6, 58), rng.uniform(3, 4.5)
+        out.append(("ellipse", sx - r, y0 - r, sx + r, y0 + r, SUN_COLOR))
     return out
 
 
-def _draw_decorations(draw: ImageDraw.ImageDraw, background: str, decorations) -> None:
-    rgb = DECORATIONS[background][1]
+def _draw_decorations(draw: ImageDraw.ImageDraw, decorations) -> None:
     u = UPSAMPLE
     for d in decorations:
-        kind = d[0]
+        kind, rgb = d[0], d[-1]
         if kind == "ellipse":
             draw.ellipse([round(d[1] * u), round(d[2] * u), round(d[3] * u) - 1,
                           round(d[4] * u) - 1], fill=rgb)
-        elif kind == "pixel":
-            draw.rectangle([d[1] * u, d[2] * u, d[1] * u + u - 1, d[2] * u + u - 1], fill=rgb)
-        elif kind == "line":
-            draw.line([(x * u, y * u) for x, y in d[1]], fill=rgb, width=round(d[2] * u),
-                      joint="curve")
+        elif kind == "rect":
+            draw.rectangle([d[1] * u, d[2] * u, d[3] * u - 1, d[4] * u - 1], fill=rgb)
+        elif kind == "polygon":
+            draw.polygon([(x * u, y * u) for x, y in d[1]], fill=rgb)
         elif kind == "band":
             draw.rectangle([0, round(d[1] * u), _S - 1, round(d[2] * u) - 1], fill=rgb)
 
 
-def _draw_object(draw: ImageDraw.ImageDraw, o: Drawn) -> None:
+def _shape_mask(shape: str, box: tuple[float, float, float, float]) -> Image.Image:
+    """A 4x-resolution mask (L) of ``shape`` filling ``box`` (x0, y0, x1, y1, inclusive, 4x px)."""
+    mask = Image.new("L", (_S, _S), 0)
+    draw = ImageDraw.Draw(mask)
+    x0, y0, x1, y1 = box
+    if shape == "circle":
+        draw.ellipse([x0, y0, x1, y1], fill=255)
+    elif shape == "square":
+        draw.rectangle([x0, y0, x1, y1], fill=255)
+    else:  # triangle, apex up, base = height = side
+        draw.polygon([(x0, y1), (x1, y1), ((x0 + x1) / 2, y0)], fill=255)
+    return mask
+
+
+def _pattern_mask(o: Drawn, box) -> np.ndarray:
+    """Where the pattern's tint goes (bool, 4x px), before clipping to the shape.
+
+    Stripes are 1.5 px of every ``PATTERN_PERIOD``, dots 2 px discs on a ``PATTERN_PERIOD`` grid,
+    checks 2 px squares; all counted from the object's box (to the whole pixel), so the pattern
+    moves with the object.
+    A ring is the outline of the shape inset by a fifth of its side.
+    """
+    u, p = UPSAMPLE, PATTERN_PERIOD * UPSAMPLE
+    x0, y0, x1, y1 = box
+    ys, xs = np.mgrid[0:_S, 0:_S]
+    # the phase snaps to whole canvas pixels, so that checks and stripes stay crisp after the
+    # 4x downsampling (half a pixel off, a checker would average to one flat tint)
+    dx, dy = xs - round(x0 / u) * u - p // 2, ys - round(y0 / u) * u - p // 2
+    if o.pattern == "horizontal stripes":
+        return (dy % p) < 1.5 * u
+    if o.pattern == "vertical stripes":
+        return (dx % p) < 1.5 * u
+    if o.pattern == "dots":
+        return ((dx + p // 2) % p - p // 2) ** 2 + ((dy + p // 2) % p - p // 2) ** 2 <= u * u
+    if o.pattern == "checker":
+        return ((dx // (p // 2)) + (dy // (p // 2))) % 2 == 1
+    if o.pattern == "ring":
+        side = x1 - x0
+        cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
+        if o.shape == "triangle":   # inset about the centroid, two thirds of the way down
+            cy = y0 + 2 * (y1 - y0) / 3
+
+        def inset(f):
+            return np.asarray(_shape_mask(o.shape, (cx + (x0 - cx) * f, cy + (y0 - cy) * f,
+                                                    cx + (x1 - cx) * f, cy + (y1 - cy) * f))) > 0
+        outer = 0.6 if o.shape == "triangle" else 0.7
+        return inset(outer) & ~inset(outer - 3.0 * u / side)
+    return np.zeros((_S, _S), bool)
+
+
+def pattern_map(o: Drawn) -> np.ndarray:
+    """(64, 64) float: the share of each pixel that ``o``'s pattern tint covers, as drawn.
+
+    The detector compares a ring's expected place with what it sees (``detect.pattern_of``).
+    """
+    u = UPSAMPLE
+    box = (round((o.cx - o.side / 2) * u), round((o.cy - o.side / 2) * u),
+           round((o.cx + o.side / 2) * u) - 1, round((o.cy + o.side / 2) * u) - 1)
+    inside = _pattern_mask(o, box) & (np.asarray(_shape_mask(o.shape, box)) > 0)
+    return inside.reshape(CANVAS, u, CANVAS, u).mean(axis=(1, 3))
+
+
+def _draw_object(img: Image.Image, o: Drawn) -> None:
     u = UPSAMPLE
     x0, y0 = round((o.cx - o.side / 2) * u), round((o.cy - o.side / 2) * u)
     x1, y1 = round((o.cx + o.side / 2) * u) - 1, round((o.cy + o.side / 2) * u) - 1
-    if o.shape == "circle":
-        draw.ellipse([x0, y0, x1, y1], fill=o.rgb)
-    elif o.shape == "square":
-        draw.rectangle([x0, y0, x1, y1], fill=o.rgb)
-    else:  # triangle, apex up, base = height = side
-        draw.polygon([(x0, y1), (x1, y1), ((x0 + x1) / 2, y0)], fill=o.rgb)
+    mask = _shape_mask(o.shape, (x0, y0, x1, y1))
+    img.paste(o.rgb, mask=mask)
+    if o.pattern != "solid":
+        pattern = _pattern_mask(o, (x0, y0, x1, y1)) & (np.asarray(mask) > 0)
+        img.paste(tint(o.rgb), mask=Image.fromarray((pattern * 255).astype(np.uint8)))
 
 
 def _paint(background: str, decorations, objects: Sequence[Drawn]) -> np.ndarray:
     img = Image.new("RGB", (_S, _S), BACKGROUNDS[background])
-    draw = ImageDraw.Draw(img)
-    _draw_decorations(draw, background, decorations)
+    _draw_decorations(ImageDraw.Draw(img), decorations)
     for o in objects:
-        _draw_object(draw, o)
+        _draw_object(img, o)
     return np.asarray(img.reduce(UPSAMPLE))
 
 

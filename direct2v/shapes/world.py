@@ -55,6 +55,18 @@ DECORATIONS: dict[str, tuple[str, tuple[int, int, int]]] = {
     "grass": ("blade", (35, 85, 35)),
     "dusk": ("horizon", (120, 85, 130)),
 }
+# Version 2 (shapes_world.md, "Version 2"): decorations with visual mass. Every colour a
+# background's decorations may take; all of them count for that background in the detector.
+SUN_COLOR = (150, 145, 10)      # the dusk sun, dim ochre: it and its blends with the dusk sky
+                                # stay far from every object colour, tint and their blends
+TUFT_COLOR = (25, 70, 25)       # grass tufts and flowers: darker than version 1's blades
+DECORATION_COLORS: dict[str, tuple[tuple[int, int, int], ...]] = {
+    "day": (DECORATIONS["day"][1],),
+    "night": (DECORATIONS["night"][1],),          # 2 x 2 stars and the moon
+    "desert": (DECORATIONS["desert"][1],),        # filled dunes
+    "grass": (DECORATIONS["grass"][1], TUFT_COLOR),
+    "dusk": (DECORATIONS["dusk"][1], SUN_COLOR),  # the horizon band and the sun on it
+}
 CLOUD_COLOR = DECORATIONS["day"][1]
 STAR_COLOR = DECORATIONS["night"][1]
 DUNE_COLOR = DECORATIONS["desert"][1]
@@ -62,6 +74,23 @@ BLADE_COLOR = DECORATIONS["grass"][1]
 HORIZON_COLOR = DECORATIONS["dusk"][1]
 
 # --- objects ------------------------------------------------------------------------------
+WORLD_VERSION = 2
+"""Version 2 adds what a caption leaves open: object patterns and decorations with mass."""
+PATTERNS = ("solid", "horizontal stripes", "vertical stripes", "dots", "checker", "ring")
+"""An object's pattern (version 2), never named in a caption: the identity a story must keep."""
+PATTERN_TINT = 0.45
+"""Pattern pixels are the object's colour mixed this far toward white (a lighter tint)."""
+PATTERN_PERIOD = 4
+"""Period of stripes, dots and checks, px."""
+PATTERN_SIZES = ("medium", "large")
+"""Size classes that show their pattern; a small object is drawn solid (too small to show it)."""
+
+
+def tint(rgb) -> tuple[int, int, int]:
+    """The lighter tint of ``rgb`` in which an object's pattern is drawn."""
+    return tuple(int(round(c + PATTERN_TINT * (255 - c))) for c in rgb)
+
+
 SHAPES = ("circle", "square", "triangle")
 SHAPE_SYNONYMS = {"ball": "circle", "disc": "circle", "dot": "circle", "box": "square",
                   "block": "square", "cube": "square", "pyramid": "triangle"}
