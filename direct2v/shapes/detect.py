@@ -228,8 +228,8 @@ def pattern_of(features: dict[str, float]) -> str | None:
     return None
 
 
-PATTERN_NONE = 0.07    # tint share and Fourier magnitude below which an object is solid
-PATTERN_WEAK = 0.08    # Fourier magnitude below which no periodic pattern is read
+PATTERN_NONE = 0.05    # tint share and Fourier magnitude below which an object is solid
+PATTERN_WEAK = 0.05    # Fourier magnitude below which no periodic pattern is read
 RING_CORRELATION = 0.5   # correlation with the expected ring above which it is a ring
 
 

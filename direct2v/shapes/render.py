@@ -168,9 +168,9 @@ def _shape_mask(shape: str, box: tuple[float, float, float, float]) -> Image.Ima
 def _pattern_mask(o: Drawn, box) -> np.ndarray:
     """Where the pattern's tint goes (bool, 4x px), before clipping to the shape.
 
-    Stripes are 1.5 px of every ``PATTERN_PERIOD``, dots 2 px discs on a ``PATTERN_PERIOD`` grid,
-    checks 2 px squares; all counted from the object's box (to the whole pixel), so the pattern
-    moves with the object.
+    Stripes fill 3/8 of every ``PATTERN_PERIOD``, dots are discs of 3/8 of it on a grid of that
+    period, checks are squares of half a period; all counted from the object's box (to the whole
+    pixel), so the pattern moves with the object.
     A ring is the outline of the shape inset by a fifth of its side.
     """
     u, p = UPSAMPLE, PATTERN_PERIOD * UPSAMPLE
@@ -180,11 +180,12 @@ def _pattern_mask(o: Drawn, box) -> np.ndarray:
     # 4x downsampling (half a pixel off, a checker would average to one flat tint)
     dx, dy = xs - round(x0 / u) * u - p // 2, ys - round(y0 / u) * u - p // 2
     if o.pattern == "horizontal stripes":
-        return (dy % p) < 1.5 * u
+        return (dy % p) < 3 * p // 8
     if o.pattern == "vertical stripes":
-        return (dx % p) < 1.5 * u
+        return (dx % p) < 3 * p // 8
     if o.pattern == "dots":
-        return ((dx + p // 2) % p - p // 2) ** 2 + ((dy + p // 2) % p - p // 2) ** 2 <= u * u
+        r = 3 * p / 16
+        return ((dx + p // 2) % p - p // 2) ** 2 + ((dy + p // 2) % p - p // 2) ** 2 <= r * r
     if o.pattern == "checker":
         return ((dx // (p // 2)) + (dy // (p // 2))) % 2 == 1
     if o.pattern == "ring":
