@@ -230,7 +230,8 @@ def value_mapping_attention(q, k, v, ref_index: int | None, num_frames: int, dsf
     if not frames:
         return (out, {}) if return_details else out
     if dsf_method in ("auto", "blocked"):
-        conf = blocked_confidence(q, k_ref, num_frames, frames, lse_row, None if chunk_size is None else chunk_size * k_ref.shape[2])
+        cap = None if chunk_size is None else chunk_size * k_ref.shape[2]
+        conf = blocked_confidence(q, k_ref, num_frames, frames, lse_row, cap)
     else:
         groups, (b, h, n, d) = q.shape[0] // num_frames, q.shape
         k_each = k_ref[:, None].expand(groups, num_frames, h, -1, d).reshape(b, h, -1, d)
