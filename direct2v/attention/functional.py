@@ -117,7 +117,7 @@ def blocked_confidence(q: torch.Tensor, k_ref: torch.Tensor, num_frames: int, fr
     max, so one exponential per score). Everything runs in base 2 (``exp2`` is the fast one on the CPU).
     ``lse_row`` (``(B, h, N)``, natural log) is the row log-sum-exp of the value-mapping pass; without
     it the same pass accumulates it too. ``frames``: the frame indices to score (others get ``+inf``).
-    The largest temporary holds ``min(max_elements, BLOCK_ELEMENTS)`` scores, at least ``N * 32``:
+    The largest temporary holds ``min(max_elements, BLOCK_ELEMENTS)`` scores, at least ``N * 128``:
     memory linear in tokens. Returns ``(B, h, N)`` in fp32.
     """
     groups = _groups(q, num_frames)
@@ -130,7 +130,7 @@ def blocked_confidence(q: torch.Tensor, k_ref: torch.Tensor, num_frames: int, fr
     qs = qs.reshape(gh, nf, n, d)
     kt = k_ref.float().reshape(gh, nk, d).transpose(1, 2)  # (G*h, d, N_k)
     budget = min(max_elements or BLOCK_ELEMENTS, BLOCK_ELEMENTS)
-    bk = min(nk, max(32, budget // n))
+    bk = min(nk, max(128, budget // n))  # fewer than 128 keys make a slow matmul
     bf = min(nf, max(1, budget // (n * bk)))
     bg = min(gh, max(1, budget // (nf * n * bk))) if bf == nf else 1
     log_conf = q.new_full((gh, nf, n), -math.inf, dtype=torch.float32)
