@@ -1,7 +1,11 @@
 """Per-layer cost of frame interaction, as ratios to plain scaled-dot-product attention.
 
     OMP_NUM_THREADS=1 python benchmarks/attention.py --quick     # < 1 minute on a CPU
-    python benchmarks/attention.py                                # SD 1.5's largest layer, 8 and 16 frames
+    python benchmarks/attention.py                                # SD 1.5's largest layer and the miniature's, 8 frames
+    python benchmarks/attention.py --write-results                # also replace its table in benchmarks/RESULTS.md
+
+Goal (issue #14): RVM + DSF <= 2x plain attention on the CPU at SD 1.5's largest layer (4096 tokens,
+8 frames, guidance) and at the miniature's layers; DSF's extra memory linear in tokens.
 
 Times the attention core of one self-attention layer (``(B, heads, N, d)`` in, same out; the
 projections are the same for every mode and left out) with classifier-free guidance, ``B = 2F``.
@@ -98,7 +102,7 @@ def dense_bytes(b, heads, n):
     return 3 * b * heads * n * n * 4  # scores, row and column softmax in fp32
 
 
-def bench(name, frames, n, channels, heads, device, dtype, repeats, dense_limit):
+def bench(name, frames, n, channels, heads, device, dtype, repeats, dense_limit, chunked_limit=1024):
     b, d = 2 * frames, channels // heads
     g = torch.Generator(device).manual_seed(0)
     q, k, v = (qkv(b, heads, n, d, device, dtype, g) for _ in range(3))
@@ -107,13 +111,17 @@ def bench(name, frames, n, channels, heads, device, dtype, repeats, dense_limit)
         if "dense" in label and dense_bytes(b, heads, n) > dense_limit:
             rows.append((name, frames, n, label, None, None, f"skipped: needs {dense_bytes(b, heads, n) / 2**30:.0f} GiB"))
             continue
+        if "chunked" in label and n > chunked_limit:
+            rows.append((name, frames, n, label, None, None, "skipped: minutes at this size (about 10x plain)"))
+            continue
         with torch.no_grad():
             fn(q, k, v)  # warm-up
             t = seconds(fn, q, k, v, repeats)
             m = peak_extra_bytes(fn, q, k, v)
         if base_t is None:
             base_t, base_m = t, m
-        rows.append((name, frames, n, label, t / base_t, m / base_m, f"{t * 1e3:.1f} ms, {m / 2**20:.1f} MiB"))
+        rows.append((name, frames, n, label, t / base_t, m / base_m if base_m > 0 else None,
+                     f"{t * 1e3:.2f} ms, {m / 2**20:.1f} MiB"))
     return rows
 
 
@@ -127,15 +135,18 @@ def table(rows):
 
 
 def sweep(device, dtype, tokens, frames=2, channels=320, heads=8):
-    """DSF's extra memory against the number of tokens: linear for the fused and chunked paths."""
-    lines = ["| tokens | plain SDPA | rvm+DSF (auto) | rvm+DSF (chunked) | dense scores would need |", "|---|---|---|---|---|"]
+    """DSF's extra memory against the number of tokens: linear for the blocked and chunked paths."""
+    lines = ["| tokens | plain SDPA | rvm+DSF (auto) | rvm+DSF (chunked) | dense scores would need |",
+             "|---|---|---|---|---|"]
     for n in tokens:
         b, d = 2 * frames, channels // heads
         q, k, v = (qkv(b, heads, n, d, device, dtype) for _ in range(3))
         fns = variants(frames)
         with torch.no_grad():
-            mem = [peak_extra_bytes(fns[key], q, k, v) / 2**20 for key in ("plain SDPA", "rvm+DSF (auto)", "rvm+DSF (chunked)")]
-        lines.append(f"| {n} | " + " | ".join(f"{x:.1f} MiB" for x in mem) + f" | {dense_bytes(b, heads, n) / 2**20:.0f} MiB |")
+            mem = [peak_extra_bytes(fns[key], q, k, v) / 2**20 if key != "rvm+DSF (chunked)" or n <= 4096 else math.nan
+                   for key in ("plain SDPA", "rvm+DSF (auto)", "rvm+DSF (chunked)")]
+        lines.append(f"| {n} | " + " | ".join("—" if math.isnan(x) else f"{x:.1f} MiB" for x in mem)
+                     + f" | {dense_bytes(b, heads, n) / 2**20:.0f} MiB |")
     return "\n".join(lines)
 
 
@@ -144,23 +155,34 @@ def main(argv=None):
     parser.add_argument("--quick", action="store_true", help="small sizes, under a minute on a CPU")
     parser.add_argument("--device", default=None)
     parser.add_argument("--repeats", type=int, default=None)
+    parser.add_argument("--write-results", action="store_true", help="replace this table in benchmarks/RESULTS.md")
     args = parser.parse_args(argv)
     _mmap_every_large_allocation()
     device = pick_device(args.device)
     dtype = pick_dtype(device)
-    repeats = args.repeats or (2 if args.quick else 3)
+    repeats = args.repeats or 2
     sd_tokens = 1024 if args.quick else 4096  # quick: SD 1.5's channels and heads at a 32x32 latent
     dense_limit = 2**30 if args.quick else 8 * 2**30
+    chunked_limit = 1024 if device.type == "cpu" else 4096
     rows = []
-    for frames in ((2,) if args.quick else (8, 16)):
-        rows += bench("SD 1.5 largest, 320 ch, 8 heads", frames, sd_tokens, 320, 8, device, dtype, repeats, dense_limit)
-    for frames in ((8,) if args.quick else (8, 16)):
-        rows += bench("miniature (16x16 latent)", frames, 256, 64, 4, device, dtype, repeats, dense_limit)
-    print(f"device: {device}, dtype: {dtype}, threads: {torch.get_num_threads()}, DSF quantile {PHI}, "
-          f"best of {repeats}\n")
-    print(table(rows))
-    print("\nDSF extra memory against tokens (F=2 with guidance, 320 channels, 8 heads):\n")
-    print(sweep(device, dtype, (256, 512, 1024) if args.quick else (256, 1024, 4096, 9216)))
+    for frames in ((2,) if args.quick else (8,)):
+        rows += bench("SD 1.5 largest, 320 ch, 8 heads", frames, sd_tokens, 320, 8, device, dtype, repeats,
+                      dense_limit, chunked_limit)
+    # the miniature's three levels (direct2v.shapes.model.unet_config): 16x16, 8x8 and 4x4 latents
+    for name, n, channels in (("miniature 16x16, 64 ch", 256, 64), ("miniature 8x8, 128 ch", 64, 128),
+                              ("miniature 4x4, 128 ch", 16, 128)):
+        rows += bench(name, 8, n, channels, 4, device, dtype, repeats * 5 if n < 256 else repeats, dense_limit)
+    header = (f"device: {device}, dtype: {dtype}, threads: {torch.get_num_threads()}, DSF quantile {PHI}, "
+              f"best of {repeats}; goal: rvm+DSF (auto) <= 2x plain")
+    sizes = (256, 512, 1024) if args.quick else (256, 1024, 4096, 9216)
+    memory = sweep(device, dtype, sizes)
+    text = (f"{header}\n\n{table(rows)}\n\nDSF extra memory against tokens (F=2 with guidance, 320 channels, "
+            f"8 heads):\n\n{memory}")
+    print(text)
+    if args.write_results:
+        from results import write_section
+        write_section(f"attention-{device.type}{'-quick' if args.quick else ''}",
+                      f"Attention layer ({device.type}{', quick sizes' if args.quick else ''})", text, device)
 
 
 if __name__ == "__main__":

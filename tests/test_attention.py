@@ -7,9 +7,9 @@ import torch.nn.functional as F
 from diffusers import UNet2DConditionModel
 from diffusers.models.attention_processor import Attention, AttnProcessor2_0
 
-from direct2v.attention import (RELEASED_CODE_LAYERS, FrameInteraction, FrameInteractionProcessor, capture,
-                                dual_softmax_confidence, install_frame_interaction, reference_keys,
-                                uninstall_frame_interaction, value_mapping_attention)
+from direct2v.attention import (RELEASED_CODE_LAYERS, FrameInteraction, FrameInteractionProcessor,
+                                blocked_confidence, capture, dual_softmax_confidence, install_frame_interaction,
+                                reference_keys, uninstall_frame_interaction, value_mapping_attention)
 
 try:
     from diffusers.pipelines.text_to_video_synthesis.pipeline_text_to_video_zero import CrossFrameAttnProcessor2_0
@@ -99,10 +99,67 @@ def test_every_dsf_method_agrees(n):
     g = torch.Generator().manual_seed(n)
     q, k, v = (torch.randn(2 * FRAMES, 2, n, 8, generator=g) for _ in range(3))
     outs = {m: value_mapping_attention(q, k, v, 1, FRAMES, dsf_quantile=0.25, dsf_method=m, chunk_size=7,
-                                       return_details=True) for m in ("lse", "chunked", "dense")}
-    for m in ("lse", "chunked"):
+                                       return_details=True) for m in ("blocked", "chunked", "dense")}
+    for m in ("blocked", "chunked"):
         torch.testing.assert_close(outs[m][1]["confidence"], outs["dense"][1]["confidence"], rtol=1e-4, atol=1e-7)
         torch.testing.assert_close(outs[m][0], outs["dense"][0], rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("n,scale,max_elements", [(5, 1, None), (64, 4, 64 * 32), (130, 8, 7), (300, 1, 300 * 40)])
+@pytest.mark.parametrize("with_lse", [True, False])
+def test_blocked_confidence_equals_dense(n, scale, max_elements, with_lse):
+    g = torch.Generator().manual_seed(n)
+    frames, h, d = 3, 2, 8
+    q, k = torch.randn(2 * frames, h, n, d, generator=g) * scale, torch.randn(2 * frames, h, n, d, generator=g)
+    k_ref = reference_keys(k, 2, frames)
+    s = q @ k_ref.repeat_interleave(frames, dim=0).transpose(-1, -2) / d ** 0.5  # the obvious way
+    dense = (torch.softmax(s, dim=-1) * torch.softmax(s, dim=-2)).mean(dim=-1)
+    lse_row = torch.logsumexp(s, dim=-1) if with_lse else None
+    conf = blocked_confidence(q, k_ref, frames, lse_row=lse_row, max_elements=max_elements)
+    torch.testing.assert_close(conf, dense, rtol=1e-5, atol=1e-7)
+    some = blocked_confidence(q, k_ref, frames, frames=[0, 2], lse_row=lse_row, max_elements=max_elements)
+    torch.testing.assert_close(some.view(2, frames, h, n)[:, [0, 2]], dense.view(2, frames, h, n)[:, [0, 2]],
+                               rtol=1e-5, atol=1e-7)
+    assert torch.isinf(some.view(2, frames, h, n)[:, 1]).all()
+
+
+def test_blocked_confidence_memory_is_bounded(monkeypatch):
+    """The largest score block stays at BLOCK_ELEMENTS (or N x 128 when 128 keys make a larger block)."""
+    import direct2v.attention.functional as fn
+    largest = []
+    matmul = torch.matmul
+    monkeypatch.setattr(fn.torch, "matmul", lambda a, b: largest.append(matmul(a, b).numel()) or matmul(a, b))
+    monkeypatch.setattr(fn, "BLOCK_ELEMENTS", 4096)
+    for n in (64, 256, 1024):
+        largest.clear()
+        q, k = torch.randn(4, 2, n, 8), torch.randn(4, 2, n, 8)
+        blocked_confidence(q, reference_keys(k, 0, 2), 2)
+        assert max(largest) <= max(4096, 128 * n)
+
+
+@pytest.mark.parametrize("scope", ["frame", "batch"])
+def test_dsf_shortcuts_change_nothing(scope, monkeypatch):
+    """Skipping the reference frame, the quantile-1 shortcut and the fallback without the private op are exact."""
+    import direct2v.attention.functional as fn
+    g = torch.Generator().manual_seed(3)
+    q, k, v = (torch.randn(2 * FRAMES, 2, 40, 8, generator=g) for _ in range(3))
+    for ref in range(FRAMES):
+        full, details = value_mapping_attention(q, k, v, ref, FRAMES, dsf_quantile=0.3, dsf_scope=scope,
+                                                return_details=True)  # every frame scored, nothing skipped
+        fast = value_mapping_attention(q, k, v, ref, FRAMES, dsf_quantile=0.3, dsf_scope=scope)
+        torch.testing.assert_close(fast, full, rtol=1e-5, atol=1e-6)
+        with monkeypatch.context() as m:
+            m.setattr(fn, "_flash_with_lse", lambda: None)  # a build without the fused CPU kernel
+            without = value_mapping_attention(q, k, v, ref, FRAMES, dsf_quantile=0.3, dsf_scope=scope)
+            torch.testing.assert_close(without, full, rtol=1e-5, atol=1e-6)
+        cached = value_mapping_attention(q, k, v, ref, FRAMES, dsf_quantile=0.3, dsf_scope=scope,
+                                         kv_ref=(reference_keys(k, ref, FRAMES), reference_keys(v, ref, FRAMES)))
+        torch.testing.assert_close(cached, full, rtol=1e-5, atol=1e-6)
+    everything = value_mapping_attention(q, k, v, 1, FRAMES, dsf_quantile=1.0, dsf_scope=scope)
+    torch.testing.assert_close(everything, F.scaled_dot_product_attention(q, k, v), rtol=0, atol=0)
+    one = torch.randn(2, 2, 40, 8, generator=g)
+    torch.testing.assert_close(value_mapping_attention(one, one, one, 0, 1, dsf_quantile=0.3),
+                               value_mapping_attention(one, one, one, 0, 1), rtol=0, atol=0)
 
 
 def test_dsf_filters_the_tokens_without_a_match():

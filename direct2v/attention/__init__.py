@@ -1,18 +1,20 @@
 """Frame interaction in self-attention: value mapping, RVM and dual-softmax filtering (paper sections 3.4-3.5).
 
 - :mod:`.functional`: the math on ``(B, heads, N, d)`` tensors (:func:`value_mapping_attention`,
-  :func:`dual_softmax_confidence`, :func:`sparse_causal_attention`).
+  :func:`blocked_confidence`, :func:`dual_softmax_confidence`,
+  :func:`sparse_causal_attention`).
 - :mod:`.controller`: :class:`FrameInteraction`, the step-driven schedule r(t') and the long-video cache.
 - :mod:`.processor`: the diffusers processor, :func:`install_frame_interaction`, :func:`capture`.
 """
 from .controller import MODES, VALUE_MAPPING_MODES, FrameInteraction
-from .functional import (dual_softmax_confidence, filtered_queries, mapped_attention, reference_keys,
-                         sparse_causal_attention, value_mapping_attention)
+from .functional import (blocked_confidence, dual_softmax_confidence, filtered_queries, mapped_attention,
+                         reference_keys, sparse_causal_attention, value_mapping_attention)
 from .processor import (RELEASED_CODE_LAYERS, AttentionRecord, FrameInteractionProcessor, capture,
                         install_frame_interaction, self_attention_layers, uninstall_frame_interaction)
 
 __all__ = [
-    "MODES", "VALUE_MAPPING_MODES", "FrameInteraction", "dual_softmax_confidence", "filtered_queries",
+    "MODES", "VALUE_MAPPING_MODES", "FrameInteraction", "blocked_confidence", "dual_softmax_confidence",
+    "filtered_queries",
     "mapped_attention", "reference_keys", "sparse_causal_attention", "value_mapping_attention",
     "RELEASED_CODE_LAYERS", "AttentionRecord", "FrameInteractionProcessor", "capture",
     "install_frame_interaction", "self_attention_layers", "uninstall_frame_interaction",

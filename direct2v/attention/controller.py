@@ -40,7 +40,8 @@ class FrameInteraction:
         dsf_scope: ``"frame"`` (default: each frame filters its own phi least confident tokens) or
             ``"batch"`` (the quantile over all frames of a guidance group, closer to the released
             code, which pooled the whole batch).
-        chunk_size: query rows per score block of the chunked DSF confidence (GPU path).
+        chunk_size: bounds the DSF confidence's score blocks to ``chunk_size x N`` values (query rows of
+            the ``chunked`` method; a cap on :func:`blocked_confidence`'s blocks).
         cache_device: where :meth:`record` keeps reference keys and values (default: where they are).
     """
 

@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 
 DSF_SCOPES = ("frame", "batch")
-DSF_METHODS = ("auto", "lse", "chunked", "dense")
+DSF_METHODS = ("auto", "blocked", "chunked", "dense")
 
 
 def _groups(x: torch.Tensor, num_frames: int) -> int:
@@ -38,14 +38,14 @@ def mapped_attention(q: torch.Tensor, k_ref: torch.Tensor, v_ref: torch.Tensor, 
     All ``F`` frames of a group share one reference, so their queries are stacked into one
     ``F*N``-token query and a single ``scaled_dot_product_attention`` call serves the group:
     no copy of the reference keys and values per frame. ``with_lse`` (CPU only) also returns
-    the row log-sum-exp of the scores, which the fused confidence below reuses.
+    the row log-sum-exp of the scores, which :func:`blocked_confidence` reuses.
     """
     groups = _groups(q, num_frames)
     _, heads, n, d = q.shape
     # (B, h, N, d) -> (G, h, F*N, d); a view when q has diffusers' (B, N, h, d) memory layout
     qg = q.transpose(1, 2).reshape(groups, num_frames * n, heads, d).transpose(1, 2)
     if with_lse:
-        out, lse = torch.ops.aten._scaled_dot_product_flash_attention_for_cpu(qg, k_ref, v_ref, 0.0, False)
+        out, lse = _flash_with_lse()(qg, k_ref, v_ref, 0.0, False)
         lse = lse.view(groups, heads, num_frames, n).transpose(1, 2).reshape(q.shape[0], heads, n)
     else:
         out, lse = F.scaled_dot_product_attention(qg, k_ref, v_ref), None
@@ -90,24 +90,75 @@ def dual_softmax_confidence(q: torch.Tensor, k: torch.Tensor, chunk_size: int | 
     return conf.view(b, h, nq)
 
 
-def _lse_confidence(q: torch.Tensor, k_ref: torch.Tensor, lse_row: torch.Tensor, num_frames: int) -> torch.Tensor:
-    """The same confidence from three fused CPU flash-attention passes, never forming any score block.
+# Score elements per block of the blocked confidence: 1 MiB of fp32, which stays in a core's cache
+# between the few passes over each block and keeps the Python loop short (measured in benchmarks/attention.py).
+BLOCK_ELEMENTS = 1 << 18
+_LOG2E = 1.4426950408889634
 
-    ``mean_j softmax_j(S)_ij exp(S_ij - L^col_j) = exp(logsumexp_j(2 S_ij - L^col_j) - L^row_i) / N_k``.
-    ``L^row`` comes from the value-mapping pass itself; ``L^col`` is the row log-sum-exp of the
-    transposed problem (reference keys attending the frame's queries); the last log-sum-exp is an
-    attention whose keys carry ``-L^col`` in one extra channel. The values are dummies (zeros).
+
+def _flash_with_lse():
+    """PyTorch's fused CPU attention that also returns the row log-sum-exp (private op; ``None`` if absent)."""
+    return getattr(torch.ops.aten, "_scaled_dot_product_flash_attention_for_cpu", None)
+
+
+def blocked_confidence(q: torch.Tensor, k_ref: torch.Tensor, num_frames: int, frames=None, lse_row=None,
+                       max_elements: int | None = None) -> torch.Tensor:
+    """The dual-softmax confidence (Eq. 5) of every frame against its group's reference, in one pass over ``S``.
+
+    ``q``: ``(B, h, N, d)``, ``k_ref``: ``(G, h, N_k, d)``; frame f of group g is scored against
+    ``k_ref[g]``. With ``S = Q_f K_r^T / sqrt d``, row and column log-sum-exps ``L^row_i`` and
+    ``L^col_j`` (the column one over the N queries of frame f only, as in :func:`dual_softmax_confidence`)::
+
+        mean_j C_ij = (1/N_k) sum_j exp(2 S_ij - L^col_j - L^row_i)
+
+    A block holds *all* queries of a frame against a few keys, so each key's column is complete in the
+    block: its ``L^col_j`` is known at once, and one score matmul per block serves both softmaxes
+    (``exp(2 S_ij - L^col_j) = E_ij^2 exp(2 m_j - L^col_j)`` with ``E = exp(S - m)``, ``m`` the column
+    max, so one exponential per score). Everything runs in base 2 (``exp2`` is the fast one on the CPU).
+    ``lse_row`` (``(B, h, N)``, natural log) is the row log-sum-exp of the value-mapping pass; without
+    it the same pass accumulates it too. ``frames``: the frame indices to score (others get ``+inf``).
+    The largest temporary holds ``min(max_elements, BLOCK_ELEMENTS)`` scores, at least ``N * 128``:
+    memory linear in tokens. Returns ``(B, h, N)`` in fp32.
     """
     groups = _groups(q, num_frames)
     b, h, n, d = q.shape
-    flash = torch.ops.aten._scaled_dot_product_flash_attention_for_cpu
-    qf = q.float()
-    kf = k_ref.float()[:, None].expand(groups, num_frames, h, -1, d).reshape(b, h, -1, d)
-    _, lse_col = flash(kf, qf, torch.zeros(()).expand(qf.shape), 0.0, False, scale=d ** -0.5)
-    q2 = torch.cat([qf * (2 * d ** -0.5), qf.new_ones(b, h, n, 1)], dim=-1)
-    k2 = torch.cat([kf, -lse_col[..., None]], dim=-1)
-    _, lse2 = flash(q2, k2, torch.zeros(()).expand(k2.shape), 0.0, False, scale=1.0)
-    return torch.exp(lse2 - lse_row.float() - math.log(kf.shape[2]))
+    nk = k_ref.shape[2]
+    frames = list(range(num_frames)) if frames is None else list(frames)
+    nf, gh = len(frames), groups * h
+    # (B, h, N, d) -> (G*h, F', N, d), scaled so that Q K^T gives S in base 2
+    qs = q.view(groups, num_frames, h, n, d)[:, frames].transpose(1, 2).float().mul(d ** -0.5 * _LOG2E)
+    qs = qs.reshape(gh, nf, n, d)
+    kt = k_ref.float().reshape(gh, nk, d).transpose(1, 2)  # (G*h, d, N_k)
+    budget = min(max_elements or BLOCK_ELEMENTS, BLOCK_ELEMENTS)
+    bk = min(nk, max(128, budget // n))  # fewer than 128 keys make a slow matmul
+    bf = min(nf, max(1, budget // (n * bk)))
+    bg = min(gh, max(1, budget // (nf * n * bk))) if bf == nf else 1
+    log_conf = q.new_full((gh, nf, n), -math.inf, dtype=torch.float32)
+    log_row = None if lse_row is not None else torch.full_like(log_conf, -math.inf)
+    for g in range(0, gh, bg):
+        for f in range(0, nf, bf):
+            for j in range(0, nk, bk):
+                s = torch.matmul(qs[g:g + bg, f:f + bf], kt[g:g + bg, None, :, j:j + bk])  # (bg, bf, N, bk)
+                if log_row is not None:  # fallback: L^row accumulated here too
+                    top = s.amax(dim=-1, keepdim=True)
+                    row = torch.exp2(s - top).sum(dim=-1).log2_().add_(top[..., 0])
+                    torch.logaddexp2(log_row[g:g + bg, f:f + bf], row, out=log_row[g:g + bg, f:f + bf])
+                m = s.amax(dim=2, keepdim=True)  # column max over the frame's queries
+                e = s.sub_(m).exp2_()
+                log_w = m.sub_(e.sum(dim=2, keepdim=True).log2_())  # 2 m_j - L^col_j (base 2)
+                top = log_w.amax(dim=-1, keepdim=True)
+                root_w = log_w.sub_(top).mul_(0.5).exp2_()  # sum_j E_ij^2 w_j = |E_i * sqrt(w)|^2
+                part = torch.linalg.vector_norm(e.mul_(root_w), dim=-1).log2_().mul_(2).add_(top[..., 0, :])
+                if bk == nk:  # a single key block: nothing to accumulate
+                    log_conf[g:g + bg, f:f + bf] = part
+                else:
+                    torch.logaddexp2(log_conf[g:g + bg, f:f + bf], part, out=log_conf[g:g + bg, f:f + bf])
+    if log_row is None:
+        log_row = lse_row.view(groups, num_frames, h, n)[:, frames].transpose(1, 2).reshape(gh, nf, n).float() * _LOG2E
+    conf = torch.exp2(log_conf - log_row) / nk
+    out = q.new_full((groups, num_frames, h, n), math.inf, dtype=torch.float32)
+    out[:, frames] = conf.view(groups, h, nf, n).transpose(1, 2)
+    return out.view(b, h, n)
 
 
 def filtered_queries(confidence: torch.Tensor, quantile: float, num_frames: int, scope: str = "frame"):
@@ -150,38 +201,53 @@ def value_mapping_attention(q, k, v, ref_index: int | None, num_frames: int, dsf
     confidence of each query is averaged over heads (one decision per token, as the mask ``M_f``
     of Eq. 6 is broadcast over channels) and the ``phi`` least confident queries of each frame
     (``dsf_scope``) take the frame's own self-attention output, computed for those queries only.
-    ``dsf_method``: ``"lse"`` fused CPU flash passes, ``"chunked"`` / ``"dense"`` see
-    :func:`dual_softmax_confidence`, ``"auto"`` picks ``"lse"`` on the CPU and ``"chunked"`` elsewhere.
-    With ``return_details`` also returns ``{"confidence": (B, N), "index", "valid"}``.
+    ``dsf_method``: ``"blocked"`` (:func:`blocked_confidence`, the default ``"auto"``), or
+    ``"chunked"`` / ``"dense"`` (:func:`dual_softmax_confidence`, ``chunk_size`` query rows per block).
+
+    DSF is skipped where it cannot change the output: ``phi = 0`` (nothing filtered), ``phi >= 1``
+    (everything filtered: plain self-attention) and, with ``dsf_scope="frame"``, the reference frame
+    itself (mapped onto itself, its mapped output *is* its own). The reference frame is still scored
+    when ``return_details`` asks for every confidence. With ``return_details`` also returns
+    ``{"confidence": (B, N), "index", "valid"}``.
     """
     if dsf_method not in DSF_METHODS:
         raise ValueError(f"dsf_method={dsf_method!r} is not allowed; use one of {DSF_METHODS}")
-    if kv_ref is None:
+    if dsf_quantile and dsf_quantile >= 1 and not return_details:
+        return F.scaled_dot_product_attention(q, k, v)  # every query filtered: each frame's own attention
+    own_reference = kv_ref is None
+    if own_reference:
         kv_ref = (reference_keys(k, ref_index, num_frames), reference_keys(v, ref_index, num_frames))
     k_ref, v_ref = kv_ref
     if k_ref.shape[0] != _groups(q, num_frames):
         raise ValueError(f"kv_ref holds {k_ref.shape[0]} groups but the batch holds {q.shape[0] // num_frames}")
-    if dsf_method == "auto":
-        dsf_method = "lse" if q.device.type == "cpu" else "chunked"
     use_dsf = bool(dsf_quantile)
-    out, lse_row = mapped_attention(q, k_ref, v_ref, num_frames, with_lse=use_dsf and dsf_method == "lse")
+    fused = use_dsf and dsf_method in ("auto", "blocked") and q.device.type == "cpu" and _flash_with_lse() is not None
+    out, lse_row = mapped_attention(q, k_ref, v_ref, num_frames, with_lse=fused)
     if not use_dsf:
         return (out, {}) if return_details else out
-    if dsf_method == "lse":
-        conf = _lse_confidence(q, k_ref, lse_row, num_frames)
+    skip = own_reference and dsf_scope == "frame" and not return_details
+    frames = [f for f in range(num_frames) if not (skip and f == ref_index)]
+    if not frames:
+        return (out, {}) if return_details else out
+    if dsf_method in ("auto", "blocked"):
+        cap = None if chunk_size is None else chunk_size * k_ref.shape[2]
+        conf = blocked_confidence(q, k_ref, num_frames, frames, lse_row, cap)
     else:
         groups, (b, h, n, d) = q.shape[0] // num_frames, q.shape
         k_each = k_ref[:, None].expand(groups, num_frames, h, -1, d).reshape(b, h, -1, d)
         conf = dual_softmax_confidence(q, k_each, None if dsf_method == "dense" else chunk_size)
     token_conf = conf.mean(dim=1)  # A(C): mean over keys (done), then over heads
     index, valid = filtered_queries(token_conf, dsf_quantile, num_frames, dsf_scope)
+    if len(frames) < num_frames:  # the skipped reference frame gives up nothing
+        valid = valid & (torch.arange(q.shape[0], device=q.device) % num_frames != ref_index)[:, None]
     if index.shape[1]:
-        idx = index[:, None, :, None]
-        q_low = q.gather(2, idx.expand(-1, q.shape[1], -1, q.shape[3]))
-        own = F.scaled_dot_product_attention(q_low, k, v)  # Attention(Q_f, K_f, V_f), filtered queries only
-        idx = idx.expand(-1, out.shape[1], -1, out.shape[3])
-        own = torch.where(valid[:, None, :, None], own.to(out.dtype), out.gather(2, idx))
-        out = out.scatter(2, idx, own)
+        # Attention(Q_f, K_f, V_f) for the filtered queries only, written over the mapped output
+        q_low = q.gather(2, index[:, None, :, None].expand(-1, q.shape[1], -1, q.shape[3]))
+        own = F.scaled_dot_product_attention(q_low, k, v).transpose(1, 2)  # (B, k, h, d)
+        rows = torch.arange(q.shape[0], device=q.device)[:, None].expand_as(index)
+        out = out.transpose(1, 2).contiguous()  # (B, N, h, d): already so, and ours to write into
+        out[rows[valid], index[valid]] = own[valid].to(out.dtype)
+        out = out.transpose(1, 2)
     return (out, {"confidence": token_conf, "index": index, "valid": valid}) if return_details else out
 
 

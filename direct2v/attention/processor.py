@@ -80,9 +80,14 @@ class FrameInteractionProcessor:
                 kv_ref = (reference_keys(k, ref, c.num_frames), reference_keys(v, ref, c.num_frames))
                 if c.cache_mode == "record":
                     c._store(self.layer, *kv_ref)
-            out, details = value_mapping_attention(
+            # kv_ref only for a cached reference: with the frame's own, DSF may skip the reference frame;
+            # details (every frame's confidence) only while capturing
+            out = value_mapping_attention(
                 q, k, v, ref, c.num_frames, dsf_quantile=c.dsf_quantile, dsf_scope=c.dsf_scope,
-                chunk_size=c.chunk_size, kv_ref=kv_ref, return_details=True)
+                chunk_size=c.chunk_size, kv_ref=kv_ref if c.cache_mode == "replay" else None,
+                return_details=bool(c._captures))
+            if c._captures:
+                out, details = out
         if c._captures:
             self._capture(q, k, ref, kv_ref, details)
 
