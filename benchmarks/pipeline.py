@@ -2,7 +2,7 @@
 
     OMP_NUM_THREADS=1 python benchmarks/pipeline.py --quick    # < 2 minutes on a CPU
     python benchmarks/pipeline.py --frames 8 --steps 50        # the shapes model at book size
-    python benchmarks/pipeline.py --model runwayml/stable-diffusion-v1-5 --device cuda
+    python benchmarks/pipeline.py --model stable-diffusion-v1-5/stable-diffusion-v1-5 --device cuda
 
 Both pipelines run the same schedule: Text2Video-Zero's warm start (t0/t1 scaled to the number
 of steps by ``direct2v.pipeline.warm_start_steps``), the same frames, steps, guidance and sampler,
