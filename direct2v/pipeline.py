@@ -46,17 +46,24 @@ PAPER_SETTINGS = {"num_inference_steps": 100, "guidance_scale": 12.0}
 """The paper's sampling settings (section 4.1: PNDM, T = 100, guidance 12.0): the defaults of
 :meth:`DirecT2VPipeline.__call__` for a model that does not recommend its own (any Stable Diffusion)."""
 SETTINGS_FILE = "direct2v.json"
-"""A model folder's recommended settings (a JSON object with keys of ``PAPER_SETTINGS``), applied by
-:func:`load_pipeline` as the pipeline's defaults; the shapes model ships one (guidance 3.0)."""
+"""A model folder's recommended settings (a JSON object with keys of ``PAPER_SETTINGS``, and optionally
+``height``/``width`` in pixels), applied by :func:`load_pipeline` as the pipeline's defaults; the shapes
+model ships one (guidance 3.0)."""
+SIZE_SETTINGS = ("height", "width")
 
 
 def check_settings(settings: dict, where: str = "settings") -> dict:
     """Validate sampling defaults (keys of ``PAPER_SETTINGS``); return them as a new dict."""
     if not isinstance(settings, dict):
         raise ValueError(f"{where}={settings!r} is not allowed; use a JSON object with keys {sorted(PAPER_SETTINGS)}")
-    unknown = sorted(set(settings) - set(PAPER_SETTINGS))
+    allowed = sorted(PAPER_SETTINGS) + list(SIZE_SETTINGS)
+    unknown = sorted(set(settings) - set(allowed))
     if unknown:
-        raise ValueError(f"{where}: keys {unknown} are not allowed; use {sorted(PAPER_SETTINGS)}")
+        raise ValueError(f"{where}: keys {unknown} are not allowed; use {allowed}")
+    for name in SIZE_SETTINGS:
+        value = settings.get(name, 8)
+        if isinstance(value, bool) or not isinstance(value, int) or value < 8 or value % 8:
+            raise ValueError(f"{where}: {name}={value!r} is not allowed; use a positive multiple of 8 (pixels)")
     steps, guidance = settings.get("num_inference_steps", 1), settings.get("guidance_scale", 0.0)
     if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
         raise ValueError(f"{where}: num_inference_steps={steps!r} is not allowed; use an integer >= 1")
@@ -322,7 +329,8 @@ class DirecT2VPipeline(StableDiffusionPipeline):
             prompt: one prompt per frame, or one string for every frame (then ``num_frames``, default 8).
             num_frames: F; must equal ``len(prompt)`` when a list is given.
             negative_prompt: None, one string, or one per frame.
-            height, width: pixels, multiples of the VAE factor (default: ``unet.config.sample_size * factor``).
+            height, width: pixels, multiples of the VAE factor (default: ``self.defaults``, else
+                ``unet.config.sample_size * factor``).
             num_inference_steps: T (paper: 100 with PNDM). guidance_scale: classifier-free guidance (paper: 12.0).
                 ``None`` takes either from ``self.defaults``: the model's recommended settings, else the paper's.
             attention: ``"self"``, ``"cross_frame"``, ``"sparse_causal"``, ``"rvm"`` or ``"random"``.
@@ -344,8 +352,8 @@ class DirecT2VPipeline(StableDiffusionPipeline):
                 start's frame-1 steps between T1 and T0 are reported twice: alone, then with all frames).
             random_seed: seed of ``attention="random"``. dsf_scope: see ``FrameInteraction``.
         """
-        height = height or self.unet.config.sample_size * self.vae_scale_factor
-        width = width or self.unet.config.sample_size * self.vae_scale_factor
+        height = height or self.defaults.get("height") or self.unet.config.sample_size * self.vae_scale_factor
+        width = width or self.defaults.get("width") or self.unet.config.sample_size * self.vae_scale_factor
         if num_inference_steps is None:
             num_inference_steps = self.defaults["num_inference_steps"]
         if guidance_scale is None:

@@ -42,8 +42,12 @@ def write_clip_tokenizer(folder: Path) -> None:
     tok.save_pretrained(folder)
 
 
-def build_sd_layout(folder: str | Path, seed: int = 0) -> str:
-    """Write the tiny SD-1.5-layout pipeline into ``folder`` (fp32 weights); return the folder as a string."""
+def build_sd_layout(folder: str | Path, seed: int = 0, side: int | None = None) -> str:
+    """Write the tiny SD-1.5-layout pipeline into ``folder`` (fp32 weights); return the folder as a string.
+
+    ``side``: pixels the folder's ``direct2v.json`` recommends (``pipe.defaults``), so that chapters run
+    fast on a CPU; None keeps the layout's native 512.
+    """
     from diffusers import AutoencoderKL, PNDMScheduler, UNet2DConditionModel
     from transformers import CLIPTextConfig, CLIPTextModel
 
@@ -72,4 +76,6 @@ def build_sd_layout(folder: str | Path, seed: int = 0) -> str:
     index = json.loads((folder / "model_index.json").read_text())
     index["tokenizer"] = ["transformers", "CLIPTokenizer"]
     (folder / "model_index.json").write_text(json.dumps(index, indent=2) + "\n")
+    if side is not None:
+        (folder / "direct2v.json").write_text(json.dumps({"height": side, "width": side}) + "\n")
     return str(folder)

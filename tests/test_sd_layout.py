@@ -116,3 +116,14 @@ def test_half_precision_on_cpu(sd_model, dtype):
     assert seen and set(seen) == {(dtype, dtype)}
     assert out.latents.dtype == dtype and out.frames.shape == (2, 64, 64, 3)
     assert torch.isfinite(torch.from_numpy(out.frames)).all()
+
+
+def test_recommended_size_is_the_default(tmp_path):
+    from sd_layout import build_sd_layout
+
+    pipe = d2v.load_pipeline(build_sd_layout(tmp_path, side=64), device="cpu")
+    pipe.set_progress_bar_config(disable=True)
+    assert pipe(["a red ball"], num_inference_steps=1, noise="independent", output_type="np").frames.shape == (1, 64, 64, 3)
+    (tmp_path / SETTINGS_FILE).write_text('{"height": 60}')
+    with pytest.raises(ValueError, match="height=60"):
+        model_settings(tmp_path)
