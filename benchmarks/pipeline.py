@@ -3,7 +3,7 @@
     OMP_NUM_THREADS=1 python benchmarks/pipeline.py --quick    # < 2 minutes on a CPU
     python benchmarks/pipeline.py --frames 8 --steps 50        # the shapes model at book size
     python benchmarks/pipeline.py --model sd15-tiny --steps 10       # SD 1.5's layout, tiny widths, 512 px
-    python benchmarks/pipeline.py --model runwayml/stable-diffusion-v1-5 --device cuda
+    python benchmarks/pipeline.py --model stable-diffusion-v1-5/stable-diffusion-v1-5 --device cuda
     ... --write-results                                        # also replace its table in benchmarks/RESULTS.md
 
 Both pipelines run the same schedule: Text2Video-Zero's warm start (t0/t1 scaled to the number

@@ -4,7 +4,7 @@ The public names are imported lazily, so ``import direct2v`` is quick and a chap
 for what it uses::
 
     import direct2v as d2v
-    pipe = d2v.load_pipeline("shapes")
+    pipe = d2v.load_pipeline("shapes")   # or "stable-diffusion-v1-5/stable-diffusion-v1-5"
     script = d2v.StoryboardDirector().direct("a red ball moves from left to right", num_frames=8)
     video = pipe(script.frames, attention="rvm", dsf_quantile=0.05)
     d2v.save_video(video.frames, "ball.mp4", fps=4)
@@ -39,6 +39,10 @@ _EXPORTS = {
     "RELEASED_CODE_LAYERS": "attention",
 }
 
+# modules and subpackages reachable as attributes (``d2v.attention``) in a fresh kernel
+_MODULES = ("attention", "cli", "director", "evaluate", "metrics", "motion", "noise", "pipeline", "runtime",
+            "shapes", "video", "viz")
+
 __all__ = sorted(_EXPORTS) + ["__version__"]
 
 
@@ -47,4 +51,6 @@ def __getattr__(name: str):
         value = getattr(importlib.import_module(f"direct2v.{_EXPORTS[name]}"), name)
         globals()[name] = value
         return value
+    if name in _MODULES:
+        return importlib.import_module(f"direct2v.{name}")  # the import sets the attribute for next time
     raise AttributeError(f"module 'direct2v' has no attribute {name!r}")

@@ -5,7 +5,7 @@
 runs offline on a CPU with the embedded shapes model and the storyboard director, and writes
 ``ball.mp4``, ``ball.json`` (the director's :class:`~direct2v.director.Script`: frame prompts,
 fps, conversation) and ``ball.png`` (the frames with their prompts). With a GPU and network,
-``--model runwayml/stable-diffusion-v1-5 --director openai`` follows the paper (GPT-4 director,
+``--model stable-diffusion-v1-5/stable-diffusion-v1-5 --director openai --steps 100`` follows the paper (GPT-4 director,
 Stable Diffusion 1.5, T = 100, guidance 12.0).
 
 Exit codes: 0 done; 2 bad arguments or a director error (for example words outside the
@@ -25,7 +25,7 @@ from .video import FORMATS
 DIRECTORS = ("storyboard", "openai", "local")
 ATTENTION = ("self", "cross_frame", "sparse_causal", "rvm", "random")
 NOISE = ("warm_start", "independent", "shared", "autoregressive")
-PAPER_GUIDANCE = 12.0
+PAPER_GUIDANCE = 12.0  # the default for models without recommended settings (pipeline.PAPER_SETTINGS)
 
 
 class UsageError(ValueError):
@@ -52,14 +52,15 @@ def build_parser() -> argparse.ArgumentParser:
                    help="the chat model (openai default gpt-4o-mini; local default SmolLM2-135M-Instruct)")
     g.add_argument("--base-url", default=None, help="OpenAI-compatible server, e.g. http://localhost:11434/v1")
     g = p.add_argument_group("generator")
-    g.add_argument("--model", default="shapes", help="'shapes' (embedded) or a Stable Diffusion hub id or folder")
+    g.add_argument("--model", default="shapes", help="'shapes' (embedded) or a Stable Diffusion hub id or folder, e.g. stable-diffusion-v1-5/stable-diffusion-v1-5")
     g.add_argument("--attention", choices=ATTENTION, default="rvm", help="frame interaction in self-attention")
     g.add_argument("--dsf-quantile", type=float, default=0.05, help="phi of dual-softmax filtering; 0 turns it off")
     g.add_argument("--rvm-period", type=int, default=4, help="m of rotational value mapping")
     g.add_argument("--mapping-start", type=int, default=None, help="step where value mapping starts (default 4%%)")
     g.add_argument("--steps", type=int, default=50, help="denoising steps T (paper: 100)")
     g.add_argument("--guidance", type=float, default=None,
-                   help=f"classifier-free guidance (default {SHAPES_GUIDANCE} for shapes, {PAPER_GUIDANCE} otherwise)")
+                   help=f"classifier-free guidance (default: the model's recommended scale, {SHAPES_GUIDANCE} for "
+                        f"shapes; the paper's {PAPER_GUIDANCE} for models that recommend none)")
     g.add_argument("--noise", choices=NOISE, default="warm_start", help="initial noise of the frames")
     g.add_argument("--motion", type=float, nargs=2, default=(0.0, 0.0), metavar=("DX", "DY"),
                    help="motion dynamics: image pixels per frame (warm_start noise only)")
@@ -143,9 +144,7 @@ def run(args) -> int:
     except (OSError, ValueError, ImportError) as err:  # missing folder, no network, not a pipeline
         raise RuntimeError(f"could not load the model {args.model!r}: {err}") from err
     pipe.set_progress_bar_config(disable=args.quiet, desc="denoising")
-    guidance = args.guidance if args.guidance is not None else (
-        SHAPES_GUIDANCE if args.model == "shapes" else PAPER_GUIDANCE)
-    video = pipe(script.frames, num_inference_steps=args.steps, guidance_scale=guidance,
+    video = pipe(script.frames, num_inference_steps=args.steps, guidance_scale=args.guidance,  # None: pipe.defaults
                  attention=args.attention, rvm_period=args.rvm_period, mapping_start=args.mapping_start,
                  dsf_quantile=args.dsf_quantile or None, noise=args.noise,
                  motion_field_strength_x=args.motion[0], motion_field_strength_y=args.motion[1],

@@ -27,6 +27,7 @@ import inspect
 import math
 import os
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import PIL.Image
@@ -41,6 +42,51 @@ ATTENTION_MODES = ("self", "cross_frame", "sparse_causal", "rvm", "random")
 OUTPUT_TYPES = ("pil", "np", "latent")
 T2VZ_STEPS, T2VZ_T0, T2VZ_T1 = 50, 44, 47
 """Text2Video-Zero's defaults: t0 = 44 and t1 = 47 for 50 steps (diffusers crashes below 48 steps)."""
+PAPER_SETTINGS = {"num_inference_steps": 100, "guidance_scale": 12.0}
+"""The paper's sampling settings (section 4.1: PNDM, T = 100, guidance 12.0): the defaults of
+:meth:`DirecT2VPipeline.__call__` for a model that does not recommend its own (any Stable Diffusion)."""
+SETTINGS_FILE = "direct2v.json"
+"""A model folder's recommended settings (a JSON object with keys of ``PAPER_SETTINGS``, and optionally
+``height``/``width`` in pixels), applied by :func:`load_pipeline` as the pipeline's defaults; the shapes
+model ships one (guidance 3.0)."""
+SIZE_SETTINGS = ("height", "width")
+
+
+def check_settings(settings: dict, where: str = "settings") -> dict:
+    """Validate sampling defaults (keys of ``PAPER_SETTINGS``); return them as a new dict."""
+    if not isinstance(settings, dict):
+        raise ValueError(f"{where}={settings!r} is not allowed; use a JSON object with keys {sorted(PAPER_SETTINGS)}")
+    allowed = sorted(PAPER_SETTINGS) + list(SIZE_SETTINGS)
+    unknown = sorted(set(settings) - set(allowed))
+    if unknown:
+        raise ValueError(f"{where}: keys {unknown} are not allowed; use {allowed}")
+    for name in SIZE_SETTINGS:
+        value = settings.get(name, 8)
+        if isinstance(value, bool) or not isinstance(value, int) or value < 8 or value % 8:
+            raise ValueError(f"{where}: {name}={value!r} is not allowed; use a positive multiple of 8 (pixels)")
+    steps, guidance = settings.get("num_inference_steps", 1), settings.get("guidance_scale", 0.0)
+    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
+        raise ValueError(f"{where}: num_inference_steps={steps!r} is not allowed; use an integer >= 1")
+    if isinstance(guidance, bool) or not isinstance(guidance, (int, float)) or guidance < 0:
+        raise ValueError(f"{where}: guidance_scale={guidance!r} is not allowed; use a number >= 0")
+    return dict(settings)
+
+
+def model_settings(name_or_path: str | os.PathLike) -> dict:
+    """The sampling defaults of a model: ``PAPER_SETTINGS`` updated by its folder's ``direct2v.json``.
+
+    A hub id or a folder without the file gets the paper's settings.
+    """
+    import json
+
+    file = Path(name_or_path) / SETTINGS_FILE
+    if not file.is_file():
+        return dict(PAPER_SETTINGS)
+    try:
+        own = json.loads(file.read_text())
+    except json.JSONDecodeError as err:
+        raise ValueError(f"{file} is not valid JSON ({err}); use an object such as {{\"guidance_scale\": 3.0}}") from err
+    return {**PAPER_SETTINGS, **check_settings(own, str(file))}
 
 
 @dataclass
@@ -84,7 +130,12 @@ class DirecT2VPipeline(StableDiffusionPipeline):
     """Stable Diffusion lifted to video with frame-level prompts and frame interaction (DirecT2V).
 
     Loads like any diffusers pipeline: ``DirecT2VPipeline.from_pretrained(folder_or_id)``.
+    ``defaults`` holds the sampling settings that ``__call__`` uses when they are not given: the paper's
+    (``PAPER_SETTINGS``), or the model's own when loaded by :func:`load_pipeline` from a folder with a
+    ``direct2v.json`` (the shapes model: guidance 3.0).
     """
+
+    defaults: dict = PAPER_SETTINGS
 
     # ------------------------------------------------------------------ checks
     def check_video_inputs(self, prompt, num_frames, negative_prompt, height, width, num_inference_steps,
@@ -246,8 +297,8 @@ class DirecT2VPipeline(StableDiffusionPipeline):
         negative_prompt: str | list[str] | None = None,
         height: int | None = None,
         width: int | None = None,
-        num_inference_steps: int = 100,
-        guidance_scale: float = 12.0,
+        num_inference_steps: int | None = None,
+        guidance_scale: float | None = None,
         attention: str = "rvm",
         rvm_period: int = 4,
         mapping_start: int | None = None,
@@ -278,8 +329,10 @@ class DirecT2VPipeline(StableDiffusionPipeline):
             prompt: one prompt per frame, or one string for every frame (then ``num_frames``, default 8).
             num_frames: F; must equal ``len(prompt)`` when a list is given.
             negative_prompt: None, one string, or one per frame.
-            height, width: pixels, multiples of the VAE factor (default: ``unet.config.sample_size * factor``).
+            height, width: pixels, multiples of the VAE factor (default: ``self.defaults``, else
+                ``unet.config.sample_size * factor``).
             num_inference_steps: T (paper: 100 with PNDM). guidance_scale: classifier-free guidance (paper: 12.0).
+                ``None`` takes either from ``self.defaults``: the model's recommended settings, else the paper's.
             attention: ``"self"``, ``"cross_frame"``, ``"sparse_causal"``, ``"rvm"`` or ``"random"``.
             rvm_period: m of RVM (paper: 4). mapping_start: the step at which value mapping starts
                 (default: 4% of the steps, the paper's 4 of 100). dsf_quantile: phi of DSF (None: off).
@@ -299,8 +352,12 @@ class DirecT2VPipeline(StableDiffusionPipeline):
                 start's frame-1 steps between T1 and T0 are reported twice: alone, then with all frames).
             random_seed: seed of ``attention="random"``. dsf_scope: see ``FrameInteraction``.
         """
-        height = height or self.unet.config.sample_size * self.vae_scale_factor
-        width = width or self.unet.config.sample_size * self.vae_scale_factor
+        height = height or self.defaults.get("height") or self.unet.config.sample_size * self.vae_scale_factor
+        width = width or self.defaults.get("width") or self.unet.config.sample_size * self.vae_scale_factor
+        if num_inference_steps is None:
+            num_inference_steps = self.defaults["num_inference_steps"]
+        if guidance_scale is None:
+            guidance_scale = self.defaults["guidance_scale"]
         prompts, negatives, num_frames, mapping_start, t0, t1 = self.check_video_inputs(
             prompt, num_frames, negative_prompt, height, width, num_inference_steps, guidance_scale, attention,
             rvm_period, mapping_start, dsf_quantile, attention_layers, noise, noise_weight, t0, t1,
@@ -410,8 +467,11 @@ class DirecT2VPipeline(StableDiffusionPipeline):
 
 def load_pipeline(name_or_path: str | os.PathLike = "shapes", device=None, dtype=None, **kwargs) -> DirecT2VPipeline:
     """A :class:`DirecT2VPipeline` from ``"shapes"`` (the embedded miniature model) or any Stable Diffusion
-    1.x/2.x hub id or folder, through one ``from_pretrained`` call; CUDA and fp16 when present, CPU and fp32
-    otherwise. The safety checker is not loaded (``safety_checker=None``) unless passed in ``kwargs``.
+    1.x/2.x hub id or folder (e.g. ``"stable-diffusion-v1-5/stable-diffusion-v1-5"``), through one
+    ``from_pretrained`` call; CUDA and fp16 when present, CPU and fp32 otherwise. The safety checker is not
+    loaded (``safety_checker=None``) unless passed in ``kwargs``. ``pipe.defaults`` are the model's
+    recommended sampling settings (its folder's ``direct2v.json``; the shapes model: guidance 3.0), else
+    the paper's (:data:`PAPER_SETTINGS`).
     """
     device = pick_device(device)
     dtype = pick_dtype(device, dtype)
@@ -423,7 +483,9 @@ def load_pipeline(name_or_path: str | os.PathLike = "shapes", device=None, dtype
                                     "`python -m direct2v.shapes.train all --out direct2v/shapes/weights`")
         path = WEIGHTS
     kwargs = {"safety_checker": None, "feature_extractor": None, "requires_safety_checker": False, **kwargs}
+    defaults = model_settings(path)
     pipe = DirecT2VPipeline.from_pretrained(path, dtype=dtype, **kwargs)
+    pipe.defaults = defaults
     return pipe.to(device)
 
 

@@ -22,3 +22,11 @@ def tiny_model(tmp_path_factory):
     PNDMScheduler(**mini.scheduler_config()).save_pretrained(folder / "scheduler")
     mini.write_model_index(folder)
     return str(folder)
+
+
+@pytest.fixture(scope="session")
+def sd_model(tmp_path_factory):
+    """A tiny random pipeline with Stable Diffusion 1.5's layout (512-px images, 768-wide CLIP text)."""
+    from sd_layout import build_sd_layout
+
+    return build_sd_layout(tmp_path_factory.mktemp("sd15_layout"))

@@ -25,7 +25,8 @@ WEIGHTS = Path(__file__).with_name("weights")
 GUIDANCE = 3.0
 """Classifier-free guidance at which the shipped model follows its prompts best. On 48 fresh single-object
 prompts (25 steps) guidance 3 got every attribute right, 5 lost colours (75%), 7.5 more (56%): a
-miniature trained on a simple world over-saturates under Stable Diffusion's 7.5 or the paper's 12."""
+miniature trained on a simple world over-saturates under Stable Diffusion's 7.5 or the paper's 12.
+Stored with the weights in ``direct2v.json`` (:func:`write_settings`), where ``load_pipeline`` reads it."""
 
 MAX_TOKENS = 48
 SPECIAL_TOKENS = {"pad": "<pad>", "unk": "<unk>", "bos": "<|startoftext|>", "eos": "<|endoftext|>"}
@@ -152,3 +153,30 @@ def write_model_index(folder: str | os.PathLike) -> None:
     }
     with atomic_path(Path(folder) / "model_index.json") as tmp:
         Path(tmp).write_text(json.dumps(index, indent=2) + "\n")
+
+
+def write_settings(folder: str | os.PathLike) -> None:
+    """Write the model's recommended sampling settings, ``direct2v.json`` (guidance :data:`GUIDANCE`).
+
+    :func:`direct2v.pipeline.load_pipeline` applies them as the pipeline's defaults.
+    """
+    from ..pipeline import SETTINGS_FILE, check_settings
+
+    settings = check_settings({"guidance_scale": GUIDANCE})
+    with atomic_path(Path(folder) / SETTINGS_FILE) as tmp:
+        Path(tmp).write_text(json.dumps(settings, indent=2) + "\n")
+
+
+def declare_fp32(folder: str | os.PathLike) -> None:
+    """Mark a transformers model folder stored in fp16 as loading in fp32 (``"dtype": "float32"``).
+
+    transformers 5 loads a model in the ``dtype`` its ``config.json`` names; ``save_pretrained`` of an fp16
+    model writes ``float16``, so plain ``StableDiffusionPipeline.from_pretrained(folder)`` would get an fp16
+    text encoder next to an fp32 UNet and fail ("mat1 and mat2 must have the same dtype"). The weights stay
+    fp16 on disk (size); loading casts them up.
+    """
+    file = Path(folder) / "config.json"
+    config = json.loads(file.read_text())
+    config["dtype"] = "float32"
+    with atomic_path(file) as tmp:
+        Path(tmp).write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
