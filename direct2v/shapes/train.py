@@ -76,8 +76,19 @@ def save_atomic(obj, folder: Path, save) -> None:
 
 
 def save_fp16(model, folder: Path) -> None:
-    """Store weights in fp16 (the package ships at most 40 MB); loading casts back to fp32 on a CPU."""
-    save_atomic(model, folder, lambda m, path: copy.deepcopy(m).half().save_pretrained(path))
+    """Store weights in fp16 (the package ships at most 40 MB); loading casts back to fp32 on a CPU.
+
+    A transformers model's folder is marked to load in fp32 (``model.declare_fp32``), as diffusers
+    models load by default, so that plain diffusers loads the whole folder with defaults.
+    """
+    from transformers import PreTrainedModel
+
+    def save(m, path):
+        copy.deepcopy(m).half().save_pretrained(path)
+        if isinstance(m, PreTrainedModel):
+            mini.declare_fp32(path)
+
+    save_atomic(model, folder, save)
 
 
 def log_run(out: Path, entry: dict) -> None:
@@ -328,6 +339,7 @@ def train_unet(args, out: Path) -> None:
         ema.restore(unet.parameters())
         save_atomic(PNDMScheduler(**mini.scheduler_config()), out / "scheduler", lambda s, p: s.save_pretrained(p))
         mini.write_model_index(out)
+        mini.write_settings(out)
 
     hooks = {"export": export, "after_step": lambda: ema.step(unet.parameters()),
              "extra_state": lambda: {"ema": ema.state_dict()}, "restore": restore}
