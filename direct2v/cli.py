@@ -43,8 +43,15 @@ class UsageError(ValueError):
     """A bad combination of arguments, found before any heavy work."""
 
 
-class Terminated(BaseException):
-    """SIGTERM, raised like Ctrl-C's KeyboardInterrupt so that temporary files are removed."""
+class Stopped(BaseException):
+    """Ctrl-C (SIGINT) or SIGTERM, raised wherever the run is, so that temporary files are removed.
+
+    Not a KeyboardInterrupt: CPython kills a process with SIGINT at exit when a KeyboardInterrupt
+    went through embedded code (as some extension imports run), even when it was handled."""
+
+    def __init__(self, signum: int):
+        super().__init__(signum)
+        self.signum = signum
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -294,24 +301,25 @@ def run(args) -> int:
 
 @contextlib.contextmanager
 def signals_and_warnings():
-    """SIGTERM raises :class:`Terminated` (so temporary files are removed); the package's warnings
-    (retries, an unwritable reply cache) print as one line each. Both undone on exit."""
+    """SIGINT and SIGTERM raise :class:`Stopped` (so temporary files are removed); the package's
+    warnings (retries, an unwritable reply cache) print as one line each. Both undone on exit."""
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("direct2v: warning: %(message)s"))
     logger = logging.getLogger("direct2v")
     logger.addHandler(handler)
     main_thread = threading.current_thread() is threading.main_thread()
 
-    def terminate(signum, frame):
-        raise Terminated()
+    def stop(signum, frame):
+        raise Stopped(signum)
 
-    previous = signal.signal(signal.SIGTERM, terminate) if main_thread else None
+    stops = (signal.SIGINT, signal.SIGTERM) if main_thread else ()
+    previous = {signum: signal.signal(signum, stop) for signum in stops}
     try:
         yield
     finally:
         logger.removeHandler(handler)
-        if main_thread:
-            signal.signal(signal.SIGTERM, previous)
+        for signum, old in previous.items():
+            signal.signal(signum, old)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -325,12 +333,12 @@ def main(argv: list[str] | None = None) -> int:
             except SystemExit as exit_:  # --help (0) or a usage error (2), already printed by argparse
                 return int(exit_.code or 0)
             return run(args)
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, Stopped) as stop:
+        if getattr(stop, "signum", signal.SIGINT) == signal.SIGTERM:
+            print("direct2v: terminated", file=sys.stderr)
+            return 143
         print("direct2v: interrupted", file=sys.stderr)
         return 130
-    except Terminated:
-        print("direct2v: terminated", file=sys.stderr)
-        return 143
     except ValueError as err:  # UsageError, DirectorError, the pipeline's argument checks
         if args is not None and args.traceback:
             raise
