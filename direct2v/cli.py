@@ -8,31 +8,56 @@ fps, conversation) and ``ball.png`` (the frames with their prompts). With a GPU 
 ``--model stable-diffusion-v1-5/stable-diffusion-v1-5 --director openai --steps 100`` follows the paper (GPT-4 director,
 Stable Diffusion 1.5, T = 100, guidance 12.0).
 
-Exit codes: 0 done; 2 bad arguments or a director error (for example words outside the
-storyboard's grammar; the message says what it understands); 1 a failure while loading the model,
-generating or writing; 130 interrupted. User errors print one message, no traceback
+Every argument is checked before the director or the model runs: numbers (finite, in range),
+the output files (writable; an existing one is replaced only with ``--force``). The files of a
+run appear together or not at all. Exit codes: 0 done; 2 bad arguments or a director error (for
+example words outside the storyboard's grammar; the message says what it understands); 1 a
+failure while loading the model, generating or writing; 130 interrupted (Ctrl-C), 143 terminated
+(SIGTERM), either leaving nothing behind. User errors print one message, no traceback
 (``--traceback`` shows it). The OpenAI key is read from ``OPENAI_API_KEY`` only, never printed.
+This module imports nothing heavy at import time, so that an early Ctrl-C is handled too.
 """
 from __future__ import annotations
 
 import argparse
+import contextlib
+import logging
+import math
+import os
+import signal
 import sys
+import tempfile
+import threading
 from pathlib import Path
-
-from .shapes.model import GUIDANCE as SHAPES_GUIDANCE
-from .video import FORMATS
 
 DIRECTORS = ("storyboard", "openai", "local")
 ATTENTION = ("self", "cross_frame", "sparse_causal", "rvm", "random")
 NOISE = ("warm_start", "independent", "shared", "autoregressive")
 PAPER_GUIDANCE = 12.0  # the default for models without recommended settings (pipeline.PAPER_SETTINGS)
+MAX_SEED = 2 ** 64 - 1
+"""The largest seed a torch generator takes."""
+DEFAULT_TIMEOUT = 60.0
 
 
 class UsageError(ValueError):
     """A bad combination of arguments, found before any heavy work."""
 
 
+class Stopped(BaseException):
+    """Ctrl-C (SIGINT) or SIGTERM, raised wherever the run is, so that temporary files are removed.
+
+    Not a KeyboardInterrupt: CPython kills a process with SIGINT at exit when a KeyboardInterrupt
+    went through embedded code (as some extension imports run), even when it was handled."""
+
+    def __init__(self, signum: int):
+        super().__init__(signum)
+        self.signum = signum
+
+
 def build_parser() -> argparse.ArgumentParser:
+    from .shapes.model import GUIDANCE as SHAPES_GUIDANCE
+    from .video import FORMATS
+
     p = argparse.ArgumentParser(
         prog="direct2v", formatter_class=argparse.ArgumentDefaultsHelpFormatter,
         description="Zero-shot text-to-video with an LLM frame director (DirecT2V, arXiv 2305.14330).",
@@ -41,6 +66,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("prompt", help="what the video shows, in one sentence")
     p.add_argument("-o", "--output", default="video.mp4",
                    help=f"the video ({', '.join(FORMATS)}); the script goes to <stem>.json, the contact sheet to <stem>.png")
+    p.add_argument("--force", action="store_true", help="replace output files that already exist")
     p.add_argument("--frames", type=int, default=8, help="F, frames asked of the director")
     p.add_argument("--fps", type=float, default=4.0, help="R, frames per second of the story and the video")
     p.add_argument("--lift", type=int, default=0, help="frame-rate lifting rounds: each doubles frames and fps")
@@ -51,6 +77,10 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--llm-model", default=None,
                    help="the chat model (openai default gpt-4o-mini; local default SmolLM2-135M-Instruct)")
     g.add_argument("--base-url", default=None, help="OpenAI-compatible server, e.g. http://localhost:11434/v1")
+    g.add_argument("--timeout", type=float, default=None,
+                   help=f"seconds to wait for each answer of the openai director (default {DEFAULT_TIMEOUT:g})")
+    g.add_argument("--no-cache", action="store_true",
+                   help="ask the LLM even when the reply cache ($DIRECT2V_CACHE) holds an answer, and store nothing")
     g = p.add_argument_group("generator")
     g.add_argument("--model", default="shapes", help="'shapes' (embedded) or a Stable Diffusion hub id or folder, e.g. stable-diffusion-v1-5/stable-diffusion-v1-5")
     g.add_argument("--attention", choices=ATTENTION, default="rvm", help="frame interaction in self-attention")
@@ -74,75 +104,182 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def check_args(args) -> None:
-    """Everything that can be checked before the director or the model runs."""
+def outputs(args) -> list[Path]:
+    """The files a run writes: the video (unless it is the .png), the contact sheet, the script."""
+    out = Path(args.output)
+    sheet = out if out.suffix.lower() == ".png" else out.with_suffix(".png")
+    return ([] if out == sheet else [out]) + [sheet, out.with_suffix(".json")]
+
+
+def check_writable(path: Path, force: bool) -> None:
+    """UsageError unless ``path`` can be written (its folder exists or can be made, and takes new files)."""
+    if path.is_dir():
+        raise UsageError(f"--output: {path} is a folder; give a file name such as {path / 'video.mp4'}")
+    if path.exists() and not force:
+        return  # reported with the others by check_outputs
+    folder = path.parent
+    while not folder.exists():
+        folder = folder.parent
+    if not folder.is_dir():
+        raise UsageError(f"--output: cannot write {path}: {folder} is a file, not a folder")
+    try:  # the honest test of "can I create files here" (permissions, read-only or special file systems)
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".direct2v-probe."):
+            pass
+    except OSError as err:
+        raise UsageError(f"--output: cannot write {path}: {folder} does not take new files "
+                         f"({err.strerror or type(err).__name__})") from None
+
+
+def check_outputs(args) -> list[Path]:
+    """The output files, checked: writable, and none replaced without ``--force``."""
+    from .video import FORMATS
+
     out = Path(args.output)
     if out.suffix.lower() not in FORMATS:
         raise UsageError(f"--output {args.output!r}: use a file ending in one of {', '.join(FORMATS)}")
-    if out.exists() and out.is_dir():
-        raise UsageError(f"--output {args.output!r} is a folder; give a file name such as {out / 'video.mp4'}")
+    paths = outputs(args)
+    for path in paths:
+        check_writable(path, args.force)
+    existing = [str(p) for p in paths if p.exists()]
+    if existing and not args.force:
+        raise UsageError(f"this run writes {', '.join(map(str, paths))}; {', '.join(existing)} already "
+                         "exist(s): choose another --output or add --force to replace them")
+    return paths
+
+
+def frame_size(model: str) -> tuple[int, int] | None:
+    """(height, width) of the frames a model folder draws, from its configs; None for a hub id."""
+    if model == "shapes":
+        from .shapes.model import WEIGHTS as folder
+    else:
+        folder = Path(model).expanduser()
+    try:
+        import json
+
+        unet = json.loads((Path(folder) / "unet" / "config.json").read_text())
+        vae = json.loads((Path(folder) / "vae" / "config.json").read_text())
+        side = unet["sample_size"] * 2 ** (len(vae["block_out_channels"]) - 1)
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return (side, side) if isinstance(side, int) else tuple(side)
+
+
+def check_args(args) -> list[Path]:
+    """Everything that can be checked before the director or the model runs; returns the output files."""
+    from .director.base import MAX_FRAMES
+    from .video import check_fps, check_scale
+
     if not args.prompt.strip():
         raise UsageError("the prompt is empty; describe the video in one sentence")
-    for name, low in (("frames", 1), ("steps", 1), ("rvm_period", 1), ("lift", 0), ("seed", 0)):
-        if getattr(args, name) < low:
-            raise UsageError(f"--{name.replace('_', '-')} {getattr(args, name)}: use an integer >= {low}")
-    if not args.fps > 0 or args.fps == float("inf"):
-        raise UsageError(f"--fps {args.fps}: use a positive number")
+    for name, low, high in (("frames", 1, MAX_FRAMES), ("steps", 1, 10_000), ("rvm_period", 1, None),
+                            ("lift", 0, int(math.log2(MAX_FRAMES))), ("seed", 0, MAX_SEED)):
+        value = getattr(args, name)
+        if value < low or (high is not None and value > high):
+            allowed = f"an integer >= {low}" if high is None else f"an integer from {low} to {high}"
+            raise UsageError(f"--{name.replace('_', '-')} {value}: use {allowed}")
+    frames = args.frames * 2 ** args.lift
+    if frames > MAX_FRAMES:
+        raise UsageError(f"--frames {args.frames} lifted {args.lift} times gives {frames} frames; "
+                         f"the most is {MAX_FRAMES}")
+    try:
+        check_fps(args.fps * 2 ** args.lift)
+    except ValueError as err:
+        raise UsageError(f"--fps {args.fps} (lifted {args.lift} times: {args.fps * 2 ** args.lift:g}): "
+                         f"{str(err).split('; ')[-1]}") from None
     if not 0.0 <= args.dsf_quantile <= 1.0:
         raise UsageError(f"--dsf-quantile {args.dsf_quantile}: use a number in [0, 1] (0: off, paper-like: 0.05)")
     if args.dsf_quantile > 0 and args.attention in ("self", "sparse_causal"):
         raise UsageError(f"--dsf-quantile {args.dsf_quantile} needs a value-mapping attention (cross_frame, rvm, "
                          f"random), not --attention {args.attention}; add --dsf-quantile 0")
-    if args.guidance is not None and args.guidance < 0:
-        raise UsageError(f"--guidance {args.guidance}: use a number >= 0")
+    if args.guidance is not None and not 0 <= args.guidance < math.inf:
+        raise UsageError(f"--guidance {args.guidance}: use a finite number >= 0 (<= 1 turns guidance off)")
+    if not all(math.isfinite(m) for m in args.motion):
+        raise UsageError(f"--motion {args.motion[0]} {args.motion[1]}: use finite numbers of pixels per frame")
     if any(args.motion) and args.noise != "warm_start":
         raise UsageError(f"--motion acts in the warm start only; use --noise warm_start (not {args.noise})")
+    if args.noise == "warm_start" and args.steps < 2:
+        raise UsageError(f"--steps {args.steps} is too few for --noise warm_start; use at least 2")
+    if args.mapping_start is not None and not 0 <= args.mapping_start <= args.steps:
+        raise UsageError(f"--mapping-start {args.mapping_start}: use an integer from 0 to --steps {args.steps}")
+    if args.max_batch_frames is not None:
+        if args.max_batch_frames < 2:
+            raise UsageError(f"--max-batch-frames {args.max_batch_frames}: use an integer >= 2")
+        if frames > args.max_batch_frames and args.attention == "sparse_causal":
+            raise UsageError(f"--attention sparse_causal cannot cache a reference for {frames} frames > "
+                             f"--max-batch-frames {args.max_batch_frames}; use another attention or a larger batch")
+    if args.timeout is not None and not 0 < args.timeout < math.inf:
+        raise UsageError(f"--timeout {args.timeout}: use a positive number of seconds")
     model = args.model
     looks_like_path = model.startswith((".", "/", "~")) or "\\" in model or model.count("/") > 1
     if model != "shapes" and looks_like_path and not Path(model).expanduser().exists():
         raise UsageError(f"--model {model!r}: no such folder; give 'shapes', a Stable Diffusion folder or a hub id")
+    size = frame_size(model)
     if args.scale is not None and args.scale < 1:
         raise UsageError(f"--scale {args.scale}: use an integer >= 1")
-    if args.frames * 2 ** args.lift > 1024:
-        raise UsageError(f"--frames {args.frames} lifted {args.lift} times gives more than 1024 frames")
+    if size is not None:
+        try:
+            check_scale(args.scale, *size)
+        except ValueError as err:
+            raise UsageError(f"--scale {args.scale}: {err}") from None
+    return check_outputs(args)
 
 
 def make_director(args):
     from . import director as d
 
     target = "shapes" if args.model == "shapes" else None
+    cache = False if args.no_cache else None
+    if args.director != "openai" and args.timeout is not None:
+        raise UsageError(f"--timeout is for --director openai, not {args.director}")
     if args.director == "storyboard":
         if args.llm_model or args.base_url:
             raise UsageError("--llm-model and --base-url are for --director openai or local, not storyboard")
         return d.StoryboardDirector()
     if args.director == "openai":
-        return d.OpenAIDirector(args.llm_model or "gpt-4o-mini", base_url=args.base_url, target=target)
+        return d.OpenAIDirector(args.llm_model or "gpt-4o-mini", base_url=args.base_url, target=target, cache=cache,
+                                timeout=DEFAULT_TIMEOUT if args.timeout is None else args.timeout)
     if args.base_url:
         raise UsageError("--base-url is for --director openai; --director local runs the model in this process")
-    return d.TransformersDirector(args.llm_model, target=target)
+    return d.TransformersDirector(args.llm_model, target=target, cache=cache)
 
 
 def run(args) -> int:
-    from .runtime import pick_device
+    from .runtime import atomic_paths, pick_device
 
-    check_args(args)
-    device = pick_device(args.device)  # ValueError when CUDA is asked for and absent
+    paths = check_args(args)
+    try:
+        device = pick_device(args.device)  # also: CUDA asked for and absent
+    except ValueError as err:
+        raise UsageError(f"--device {args.device!r}: {str(err).split('; ')[-1]}") from None
     say = (lambda *a: None) if args.quiet else (lambda *a: print(*a, file=sys.stderr))
 
     director = make_director(args)
+    if args.director == "openai":
+        say(f"asking {director.model!r} at {director.base_url} (timeout {director.timeout:g}s per attempt, "
+            f"up to {director.retries + 1} attempts) ...")
     script = director.direct(args.prompt, num_frames=args.frames, fps=args.fps)
     for _ in range(args.lift):
         script = director.lift(script)
+    if script.cached:
+        print(f"direct2v: the frame prompts are replayed from the reply cache in {director.cache.folder} "
+              "(--no-cache asks the LLM again)", file=sys.stderr)
     if not args.quiet:
         print(script)
 
     from .pipeline import load_pipeline
+    from .shapes.model import GUIDANCE as SHAPES_GUIDANCE
+    from .video import check_scale, save_video
 
     say(f"loading model {args.model!r} on {device} ...")
     try:
         pipe = load_pipeline(args.model, device=device)
     except (OSError, ValueError, ImportError) as err:  # missing folder, no network, not a pipeline
         raise RuntimeError(f"could not load the model {args.model!r}: {err}") from err
+    side = pipe.unet.config.sample_size * pipe.vae_scale_factor
+    try:  # a hub model's frame size is known only now (a folder's was checked before)
+        check_scale(args.scale, side, side)
+    except ValueError as err:
+        raise UsageError(f"--scale {args.scale}: {err}") from None
     pipe.set_progress_bar_config(disable=args.quiet, desc="denoising")
     video = pipe(script.frames, num_inference_steps=args.steps, guidance_scale=args.guidance,  # None: pipe.defaults
                  attention=args.attention, rvm_period=args.rvm_period, mapping_start=args.mapping_start,
@@ -150,39 +287,65 @@ def run(args) -> int:
                  motion_field_strength_x=args.motion[0], motion_field_strength_y=args.motion[1],
                  max_batch_frames=args.max_batch_frames, seed=args.seed)
 
-    from .video import save_video
-
-    out = Path(args.output)
-    sheet, script_path = out.with_suffix(".png"), out.with_suffix(".json")
-    written = []
-    if out.suffix.lower() != ".png":
-        written.append(save_video(video.frames, out, fps=script.fps, scale=args.scale))
-    written.append(save_video(video.frames, sheet, fps=script.fps, scale=args.scale, captions=script.frames))
-    written.append(script.save(script_path))
-    print(f"wrote {', '.join(str(p) for p in written)} ({script.num_frames} frames at {script.fps:g} fps)")
+    with atomic_paths(*paths) as tmps:  # all files appear together, or none
+        for path, tmp in zip(paths, tmps):
+            if path.suffix.lower() == ".json":
+                script.save(tmp)
+            else:
+                captions = script.frames if path.suffix.lower() == ".png" else None
+                save_video(video.frames, tmp, fps=script.fps, scale=args.scale, captions=captions)
+    print(f"wrote {', '.join(map(str, paths))} ({script.num_frames} frames at {script.fps:g} fps)")
     return 0
+
+
+@contextlib.contextmanager
+def signals_and_warnings():
+    """SIGINT and SIGTERM raise :class:`Stopped` (so temporary files are removed); the package's
+    warnings (retries, an unwritable reply cache) print as one line each. Both undone on exit."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("direct2v: warning: %(message)s"))
+    logger = logging.getLogger("direct2v")
+    logger.addHandler(handler)
+    main_thread = threading.current_thread() is threading.main_thread()
+
+    def stop(signum, frame):
+        raise Stopped(signum)
+
+    stops = (signal.SIGINT, signal.SIGTERM) if main_thread else ()
+    previous = {signum: signal.signal(signum, stop) for signum in stops}
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+        for signum, old in previous.items():
+            signal.signal(signum, old)
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``direct2v`` console script; returns the exit code (see the module doc)."""
-    parser = build_parser()
+    args = None
     try:
-        args = parser.parse_args(argv)
-    except SystemExit as exit_:  # --help (0) or a usage error (2), already printed by argparse
-        return int(exit_.code or 0)
-    try:
-        return run(args)
-    except KeyboardInterrupt:
+        with signals_and_warnings():
+            parser = build_parser()
+            try:
+                args = parser.parse_args(argv)
+            except SystemExit as exit_:  # --help (0) or a usage error (2), already printed by argparse
+                return int(exit_.code or 0)
+            return run(args)
+    except (KeyboardInterrupt, Stopped) as stop:
+        if getattr(stop, "signum", signal.SIGINT) == signal.SIGTERM:
+            print("direct2v: terminated", file=sys.stderr)
+            return 143
         print("direct2v: interrupted", file=sys.stderr)
         return 130
     except ValueError as err:  # UsageError, DirectorError, the pipeline's argument checks
-        if args.traceback:
+        if args is not None and args.traceback:
             raise
         kind = "director error" if type(err).__name__.endswith("DirectorError") else "error"
         print(f"direct2v: {kind}: {err}", file=sys.stderr)
         return 2
     except Exception as err:  # noqa: BLE001 - a clean message instead of a traceback
-        if args.traceback:
+        if args is not None and args.traceback:
             raise
         print(f"direct2v: failed: {type(err).__name__}: {err}\n(run again with --traceback for details)",
               file=sys.stderr)

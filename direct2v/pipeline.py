@@ -177,8 +177,8 @@ class DirecT2VPipeline(StableDiffusionPipeline):
                 raise ValueError(f"{name}={value!r} is not allowed; use a positive multiple of the VAE factor {factor}")
         if isinstance(num_inference_steps, bool) or not isinstance(num_inference_steps, int) or num_inference_steps < 1:
             raise ValueError(f"num_inference_steps={num_inference_steps!r} is not allowed; use an integer >= 1")
-        if not isinstance(guidance_scale, (int, float)) or guidance_scale < 0:
-            raise ValueError(f"guidance_scale={guidance_scale!r} is not allowed; use a number >= 0 "
+        if not isinstance(guidance_scale, (int, float)) or not 0 <= guidance_scale < math.inf:
+            raise ValueError(f"guidance_scale={guidance_scale!r} is not allowed; use a finite number >= 0 "
                              "(<= 1 turns classifier-free guidance off; the paper uses 12.0)")
         if attention not in ATTENTION_MODES:
             raise ValueError(f"attention={attention!r} is not allowed; use one of {ATTENTION_MODES}")
@@ -239,8 +239,8 @@ class DirecT2VPipeline(StableDiffusionPipeline):
             raise ValueError(f"latents of shape {tuple(latents.shape)} are not allowed; use {shape} (F, C, h, w)")
         if generator is not None and seed is not None:
             raise ValueError(f"generator and seed={seed!r} given together; use one of them")
-        if isinstance(generator, list):
-            raise ValueError("generator as a list is not allowed; use one torch.Generator for the whole video")
+        if generator is not None and not isinstance(generator, torch.Generator):
+            raise ValueError(f"generator={generator!r} is not allowed; use one torch.Generator for the whole video")
         if output_type not in OUTPUT_TYPES:
             raise ValueError(f"output_type={output_type!r} is not allowed; use one of {OUTPUT_TYPES}")
         bad = [k for k in callback_on_step_end_tensor_inputs if k not in ("latents", "prompt_embeds")]
@@ -352,8 +352,10 @@ class DirecT2VPipeline(StableDiffusionPipeline):
                 start's frame-1 steps between T1 and T0 are reported twice: alone, then with all frames).
             random_seed: seed of ``attention="random"``. dsf_scope: see ``FrameInteraction``.
         """
-        height = height or self.defaults.get("height") or self.unet.config.sample_size * self.vae_scale_factor
-        width = width or self.defaults.get("width") or self.unet.config.sample_size * self.vae_scale_factor
+        if height is None:
+            height = self.defaults.get("height") or self.unet.config.sample_size * self.vae_scale_factor
+        if width is None:
+            width = self.defaults.get("width") or self.unet.config.sample_size * self.vae_scale_factor
         if num_inference_steps is None:
             num_inference_steps = self.defaults["num_inference_steps"]
         if guidance_scale is None:

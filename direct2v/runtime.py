@@ -8,17 +8,22 @@ from __future__ import annotations
 
 import contextlib
 import os
-import tempfile
+import signal
+import stat
+import uuid
 from pathlib import Path
-
-import torch
 
 
 def pick_device(device: str | torch.device | None = None) -> torch.device:
     """Return ``device`` as a ``torch.device``; ``None`` or ``"auto"`` picks CUDA when available."""
+    import torch  # here, not at import: the command installs its interrupt handling first
+
     if device is None or device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    device = torch.device(device)
+    try:
+        device = torch.device(device)
+    except (RuntimeError, TypeError):
+        raise ValueError(f"device={device!r} is not allowed; use 'cpu', 'cuda', 'cuda:N', 'mps' or 'auto'") from None
     if device.type == "cuda" and not torch.cuda.is_available():
         raise ValueError(f"device={str(device)!r} asked for CUDA, but no CUDA device is available; use 'cpu' or 'auto'")
     return device
@@ -26,6 +31,8 @@ def pick_device(device: str | torch.device | None = None) -> torch.device:
 
 def pick_dtype(device: torch.device, dtype: torch.dtype | None = None) -> torch.dtype:
     """fp16 on a GPU, fp32 on the CPU, unless ``dtype`` says otherwise."""
+    import torch
+
     if dtype is not None:
         return dtype
     return torch.float16 if device.type == "cuda" else torch.float32
@@ -57,24 +64,66 @@ def knob(name: str, ci, full):
         raise ValueError(f"DIRECT2V_{name.upper()}={raw!r} is not a valid {kind.__name__}") from err
 
 
+def _temporary_file(path: Path) -> str:
+    """Create an empty file next to ``path`` with the usual permissions (0666 less the umask, applied by
+    the kernel, so the process umask is never changed), or those of the file it will replace."""
+    while True:
+        tmp = path.with_name(f".{path.stem}.{uuid.uuid4().hex[:8]}.tmp{path.suffix}")
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+        except FileExistsError:
+            continue
+        try:
+            if path.exists():
+                os.chmod(fd, stat.S_IMODE(os.stat(path).st_mode))
+        finally:
+            os.close(fd)
+        return str(tmp)
+
+
+@contextlib.contextmanager
+def _signals_held():
+    """Hold SIGINT and SIGTERM back (delivered on exit) while files are moved into place."""
+    held = {signal.SIGINT, signal.SIGTERM}
+    try:
+        old = signal.pthread_sigmask(signal.SIG_BLOCK, held)
+    except (AttributeError, ValueError, OSError):  # not POSIX
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)
+
+
+@contextlib.contextmanager
+def atomic_paths(*paths: str | os.PathLike):
+    """Yield one temporary path next to each of ``paths``; when the block succeeds, move them all into
+    place together (interrupts held back meanwhile), on any failure or interrupt remove them all.
+
+    The outputs of one step appear together or not at all, and nothing half-written is ever left.
+    A replaced file keeps its permissions; a new one gets the usual ones (0666 less the umask).
+    """
+    paths = [Path(p) for p in paths]
+    tmps: list[str] = []
+    try:
+        for path in paths:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmps.append(_temporary_file(path))
+        yield tmps
+        with _signals_held():
+            for tmp, path in zip(tmps, paths):
+                os.replace(tmp, path)
+    except BaseException:
+        for tmp in tmps:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+        raise
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike):
-    """Yield a temporary path next to ``path``; on success move it into place, on failure remove it.
-
-    Nothing half-written is ever left at ``path``. The file gets the usual permissions (the
-    process umask), not the private 0600 of ``tempfile.mkstemp``.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".tmp{path.suffix}", dir=path.parent)
-    os.close(fd)
-    try:
+    """Yield a temporary path next to ``path``; on success move it into place, on failure remove it
+    (one file of :func:`atomic_paths`)."""
+    with atomic_paths(path) as (tmp,):
         yield tmp
-        mask = os.umask(0)
-        os.umask(mask)
-        os.chmod(tmp, 0o666 & ~mask)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise

@@ -27,6 +27,10 @@ from .runtime import atomic_path
 FORMATS = (".mp4", ".gif", ".png")
 MIN_SIDE = 256
 """The default ``scale`` makes the short side of an exported frame at least this many pixels."""
+MAX_SIDE = 4096
+"""No exported frame side may exceed this many pixels (video encoders and memory set the limit)."""
+MAX_FPS = 1000.0
+"""The largest frame rate a file may declare."""
 
 
 def as_frames(frames) -> np.ndarray:
@@ -65,12 +69,20 @@ def default_scale(height: int, width: int) -> int:
     return max(1, math.ceil(MIN_SIDE / min(height, width)))
 
 
-def _check_scale(scale, video: np.ndarray) -> int:
+def check_scale(scale, height: int, width: int) -> int:
+    """``scale`` for frames of ``height`` x ``width``, validated (None: :func:`default_scale`)."""
     if scale is None:
-        return default_scale(*video.shape[1:3])
+        return default_scale(height, width)
     if isinstance(scale, bool) or not isinstance(scale, int) or scale < 1:
         raise ValueError(f"scale={scale!r} is not allowed; use None (short side >= {MIN_SIDE} px) or an integer >= 1")
+    if max(height, width) * scale > MAX_SIDE:
+        raise ValueError(f"scale={scale} makes {width}x{height} frames {width * scale}x{height * scale} px; use an "
+                         f"integer from 1 to {MAX_SIDE // max(height, width)} (sides up to {MAX_SIDE} px)")
     return scale
+
+
+def _check_scale(scale, video: np.ndarray) -> int:
+    return check_scale(scale, *video.shape[1:3])
 
 
 def upscale(video: np.ndarray, scale: int) -> np.ndarray:
@@ -122,9 +134,10 @@ def contact_sheet(frames, captions=None, cols: int | None = None, scale: int | N
     return sheet
 
 
-def _check_fps(fps) -> float:
-    if isinstance(fps, bool) or not isinstance(fps, (int, float)) or not math.isfinite(fps) or fps <= 0:
-        raise ValueError(f"fps={fps!r} is not allowed; use a positive number of frames per second")
+def check_fps(fps) -> float:
+    """``fps`` as a float, validated: a number in (0, :data:`MAX_FPS`]."""
+    if isinstance(fps, bool) or not isinstance(fps, (int, float)) or not math.isfinite(fps) or not 0 < fps <= MAX_FPS:
+        raise ValueError(f"fps={fps!r} is not allowed; use a number of frames per second in (0, {MAX_FPS:g}]")
     return float(fps)
 
 
@@ -163,7 +176,7 @@ def save_video(frames, path: str | os.PathLike, fps: float = 4, scale: int | Non
     ext = path.suffix.lower()
     if ext not in FORMATS:
         raise ValueError(f"path={str(path)!r} has the extension {ext or '(none)'!r}; use one of {FORMATS}")
-    fps = _check_fps(fps)
+    fps = check_fps(fps)
     video = as_frames(frames)
     scale = _check_scale(scale, video)
     if ext != ".png" and (captions is not None or cols is not None):
@@ -203,5 +216,5 @@ def show_video(frames, fps: float = 4, format: str = "mp4", scale: int | None = 
                 f'<source src="data:video/mp4;base64,{data}" type="video/mp4"></video>')
 
 
-__all__ = ["FORMATS", "as_frames", "contact_sheet", "default_scale", "save_video", "show_video", "upscale",
+__all__ = ["FORMATS", "as_frames", "check_fps", "check_scale", "contact_sheet", "default_scale", "save_video", "show_video", "upscale",
            "video_bytes"]

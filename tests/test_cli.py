@@ -85,3 +85,227 @@ def test_openai_key_is_never_printed(monkeypatch, tmp_path, capsys):
 def test_python_dash_m_runs_the_same_main():
     run = subprocess.run([sys.executable, "-m", "direct2v", "--help"], capture_output=True, text=True, timeout=120)
     assert run.returncode == 0 and "--dsf-quantile" in run.stdout
+
+
+# --- issue 17: every check before compute, no silent overwrite, one run's files together, no key anywhere
+def all_files(folder):
+    return sorted(str(p.relative_to(folder)) for p in folder.rglob("*"))
+
+
+@pytest.fixture
+def no_model(monkeypatch):
+    """Fails the test if the model would load (the checks must come first)."""
+    def load(*args, **kwargs):
+        raise AssertionError("the model was loaded")
+    monkeypatch.setattr("direct2v.pipeline.load_pipeline", load)
+
+
+@pytest.mark.parametrize("extra, words", [
+    (["--guidance", "inf"], "--guidance inf"),
+    (["--guidance", "nan"], "--guidance nan"),
+    (["--fps", "1e308"], "--fps 1e+308"),
+    (["--scale", "1000"], "--scale 1000"),
+    (["--steps", "1"], "--steps 1"),
+    (["--max-batch-frames", "1"], "--max-batch-frames 1"),
+    (["--mapping-start", "-1"], "--mapping-start -1"),
+    (["--seed", str(2 ** 70)], "--seed"),
+    (["--lift", "1000000000000"], "--lift 1000000000000"),
+    (["--device", "banana"], "--device 'banana'"),
+    (["--motion", "nan", "0"], "--motion nan"),
+    (["--director", "openai", "--timeout", "0"], "--timeout 0"),
+])
+def test_every_flag_is_checked_before_the_model_loads(tiny_model, no_model, tmp_path, capsys, extra, words):
+    code = cli.main([PROMPT, "--model", tiny_model, "-o", str(tmp_path / "v.mp4")] + extra)
+    err = capsys.readouterr().err
+    assert code == 2 and words in err and "Traceback" not in err, err
+    assert not list(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize("output, words", [
+    ("/proc/x.mp4", "does not take new files"),
+    ("{tmp}/a-file/x.mp4", "is a file, not a folder"),
+    ("{tmp}/out.mp4", "is a folder"),  # out.png is a folder
+])
+def test_output_paths_are_checked_before_the_model_loads(no_model, tmp_path, capsys, output, words):
+    (tmp_path / "a-file").write_text("")
+    (tmp_path / "out.png").mkdir()
+    assert cli.main([PROMPT, "-o", output.format(tmp=tmp_path)]) == 2
+    assert words in capsys.readouterr().err
+    assert all_files(tmp_path) == ["a-file", "out.png"]
+
+
+def test_existing_files_are_replaced_only_with_force_and_keep_their_mode(tiny_model, tmp_path, capsys):
+    old = tmp_path / "package.json"
+    old.write_text("precious")
+    old.chmod(0o600)
+    argv = [PROMPT, "--frames", "2", "--steps", "2", "--model", tiny_model, "-q", "-o", str(tmp_path / "package.gif")]
+    assert cli.main(argv) == 2
+    err = capsys.readouterr().err
+    assert "package.gif" in err and "package.png" in err and "already exist" in err and "--force" in err
+    assert old.read_text() == "precious" and all_files(tmp_path) == ["package.json"]
+    assert cli.main(argv + ["--force"]) == 0
+    assert json.loads(old.read_text())["frames"] and (old.stat().st_mode & 0o777) == 0o600
+    assert all_files(tmp_path) == ["package.gif", "package.json", "package.png"]
+
+
+def test_upper_case_png_is_written_under_its_own_name(tiny_model, tmp_path):
+    assert cli.main([PROMPT, "--frames", "2", "--steps", "2", "--model", tiny_model, "-q",
+                     "-o", str(tmp_path / "OUT.PNG")]) == 0
+    assert all_files(tmp_path) == ["OUT.PNG", "OUT.json"]
+
+
+def test_sigterm_while_writing_leaves_nothing_and_prints_one_line(tiny_model, tmp_path, capsys, monkeypatch):
+    import os
+    import signal
+
+    def killed(video, path, fps):
+        open(path, "wb").write(b"half a video")
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    monkeypatch.setattr("direct2v.video._write_mp4", killed)
+    before = signal.getsignal(signal.SIGTERM)
+    code = cli.main([PROMPT, "--frames", "2", "--steps", "2", "--model", tiny_model, "-q", "-o", str(tmp_path / "v.mp4")])
+    assert code == 143 and capsys.readouterr().err.splitlines()[-1] == "direct2v: terminated"
+    assert not list(tmp_path.iterdir())  # no hidden .v.*.tmp.mp4 either
+    assert signal.getsignal(signal.SIGTERM) == before
+
+
+def test_interrupt_between_files_leaves_none_of_them(tiny_model, tmp_path, capsys, monkeypatch):
+    def interrupted(self, path):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("direct2v.director.Script.save", interrupted)
+    code = cli.main([PROMPT, "--frames", "2", "--steps", "2", "--model", tiny_model, "-q", "-o", str(tmp_path / "v.mp4")])
+    assert code == 130 and capsys.readouterr().err.splitlines()[-1] == "direct2v: interrupted"
+    assert not list(tmp_path.iterdir())
+
+
+def test_an_early_ctrl_c_prints_one_line(tmp_path):
+    import signal
+    import time
+
+    check = subprocess.run([sys.executable, "-c", "import sys, direct2v.cli; print(sorted({'torch', 'numpy'} & "
+                            "set(sys.modules)))"], capture_output=True, text=True, timeout=120)
+    assert check.stdout.strip() == "[]", "the command must import nothing heavy before its handlers"
+    proc = subprocess.Popen([sys.executable, "-m", "direct2v", PROMPT, "-o", str(tmp_path / "v.mp4")],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(1.0)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130 and err == "direct2v: interrupted\n", err
+    assert not list(tmp_path.iterdir())
+
+
+# --- the openai director through the command, against the test server of test_director
+@pytest.fixture
+def chat(monkeypatch, tmp_path):
+    from test_director import ChatServer
+
+    monkeypatch.setenv("OPENAI_API_KEY", KEY)
+    monkeypatch.setenv("DIRECT2V_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr("direct2v.director.OpenAIDirector._delay", lambda self, attempt, err: 0.0)  # no backoff
+    server = ChatServer()
+    yield server
+    server.close()
+
+
+KEY = "sk-cli-DO-NOT-LEAK-0987654321"
+TWO = json.dumps(["a red ball at the left", "a red ball at the right"])
+
+
+def openai_argv(chat, tiny_model, tmp_path, *extra):
+    return [PROMPT, "--director", "openai", "--base-url", chat.url, "--frames", "2", "--steps", "2",
+            "--model", tiny_model, "-o", str(tmp_path / "out" / "v.mp4"), *extra]
+
+
+def test_cache_replay_is_said_and_no_cache_asks_again(chat, tiny_model, tmp_path, capsys):
+    chat.reply(TWO).reply(TWO)
+    assert cli.main(openai_argv(chat, tiny_model, tmp_path)) == 0
+    assert "reply cache" not in capsys.readouterr().err
+    assert cli.main(openai_argv(chat, tiny_model, tmp_path, "--force")) == 0
+    assert "replayed from the reply cache" in capsys.readouterr().err and len(chat.requests) == 1
+    assert cli.main(openai_argv(chat, tiny_model, tmp_path, "--force", "--no-cache")) == 0
+    assert "reply cache" not in capsys.readouterr().err and len(chat.requests) == 2
+
+
+def test_unwritable_cache_warns_and_the_run_goes_on(chat, tiny_model, tmp_path, capsys, monkeypatch):
+    (tmp_path / "a-file").write_text("")
+    monkeypatch.setenv("DIRECT2V_CACHE", str(tmp_path / "a-file" / "cache"))
+    chat.reply(TWO)
+    assert cli.main(openai_argv(chat, tiny_model, tmp_path, "-q")) == 0
+    err = capsys.readouterr().err
+    assert "direct2v: warning: could not write the reply cache" in err and "Traceback" not in err
+    assert (tmp_path / "out" / "v.json").exists()
+
+
+def test_a_hanging_server_is_announced_and_bounded_by_timeout(chat, tiny_model, no_model, tmp_path, capsys):
+    for _ in range(4):
+        chat.reply(TWO, delay=2.0)
+    assert cli.main(openai_argv(chat, tiny_model, tmp_path, "--timeout", "0.2")) == 2
+    err = capsys.readouterr().err
+    assert f"asking 'gpt-4o-mini' at {chat.url} (timeout 0.2s" in err
+    assert err.count("trying again") == 3 and "timed out after 0.2s" in err and chat.url in err
+
+
+def test_the_key_is_in_no_byte_of_a_run(chat, tiny_model, tmp_path, capsys, caplog):
+    import traceback
+
+    chat.reply(TWO)  # a good run writes the cache and the outputs
+    assert cli.main(openai_argv(chat, tiny_model, tmp_path)) == 0
+    chat.reply("invalid key: {AUTH}", status=401)  # a server that echoes the Authorization header
+    with pytest.raises(ValueError) as info:
+        cli.main(openai_argv(chat, tiny_model, tmp_path, "--no-cache", "--force", "--traceback"))
+    assert chat.auth[-1] == f"Bearer {KEY}"
+    produced = "".join(traceback.format_exception(info.value)).encode()
+    captured = capsys.readouterr()
+    produced += (captured.out + captured.err + caplog.text).encode()
+    produced += b"".join(p.read_bytes() for p in tmp_path.rglob("*") if p.is_file())
+    assert b"Bearer ***" in produced and KEY.encode() not in produced
+
+
+# --- issue 17, also: training resumes read tensors only, and the weights folder never disappears
+class NotATensor:
+    pass
+
+
+def test_training_state_is_loaded_with_weights_only(tmp_path):
+    import pickle
+
+    from direct2v.shapes.train import State
+
+    state = State(tmp_path, "unet")
+    state.save({"step": 3, "opt": {"lr": torch.ones(1)}})
+    assert state.load()["step"] == 3
+    state.save({"evil": NotATensor()})
+    with pytest.raises(pickle.UnpicklingError):
+        state.load()
+
+
+def test_weights_folder_swap_keeps_the_folder_at_every_moment(tmp_path, monkeypatch):
+    from pathlib import Path
+
+    from direct2v.shapes.train import save_atomic
+
+    folder = tmp_path / "unet"
+    folder.mkdir()
+    (folder / "config.json").write_text("old")
+    (folder / "stale.bin").write_text("old")
+    seen = []
+    real = Path.replace
+
+    def replace(self, target):
+        seen.append(folder.is_dir() and (folder / "config.json").exists())
+        return real(self, target)
+
+    monkeypatch.setattr(Path, "replace", replace)
+
+    def save(obj, path):
+        path.mkdir()
+        (path / "config.json").write_text(obj)
+        (path / "weights.safetensors").write_text(obj)
+
+    save_atomic("new", folder, save)
+    assert seen and all(seen)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["unet"]
+    assert sorted(p.name for p in folder.iterdir()) == ["config.json", "weights.safetensors"]
+    assert (folder / "config.json").read_text() == "new"

@@ -18,6 +18,7 @@ from direct2v.director import (RULES, DirectorError, OpenAIDirector, Script, bui
                                lift_request, parse_frames)
 
 KEY = "sk-test-DO-NOT-LEAK-1234567890"
+RAW = 0  # ChatServer status: send the content as the body of a 200, as it is
 FOUR = ["a red ball at the left", "a red ball at the center left", "a red ball at the center",
         "a red ball at the right"]
 
@@ -25,7 +26,8 @@ FOUR = ["a red ball at the left", "a red ball at the center left", "a red ball a
 # --- a chat-completions server ------------------------------------------------------------
 class ChatServer:
     """Answers POST /v1/chat/completions from a queue of (status, content, delay) and records
-    every request (its JSON body and Authorization header)."""
+    every request (its JSON body and Authorization header). Status ``RAW`` sends ``content`` as the
+    body of a 200 as it is; ``{AUTH}`` in ``content`` becomes the request's Authorization header."""
 
     def __init__(self):
         self.queue: list[tuple[int, str, float]] = []
@@ -44,7 +46,10 @@ class ChatServer:
                 if self.path != "/v1/chat/completions":
                     return self._send(404, {"error": {"message": f"no route {self.path}", "type": "not_found"}})
                 status, content, delay = server.queue.pop(0) if server.queue else (500, "queue empty", 0)
+                content = content.replace("{AUTH}", self.headers.get("Authorization", ""))
                 time.sleep(delay)
+                if status == RAW:
+                    return self._send(200, content.encode())
                 if status != 200:
                     return self._send(status, {"error": {"message": content, "type": "test", "code": None}})
                 self._send(200, {
@@ -55,7 +60,7 @@ class ChatServer:
                     "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2}})
 
             def _send(self, status, payload):
-                data = json.dumps(payload).encode()
+                data = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
                 try:
                     self.send_response(status)
                     self.send_header("Content-Type", "application/json")
@@ -318,6 +323,77 @@ def test_script_save_and_load(server, tmp_path):
     path = script.save(tmp_path / "s" / "script.json")
     assert Script.load(path) == script
     assert KEY not in path.read_text()
+
+
+def test_openai_hanging_server_warns_at_every_retry_and_names_the_timeout(server, caplog):
+    for _ in range(2):
+        server.reply(json.dumps(FOUR), delay=2.0)
+    start = time.monotonic()
+    with caplog.at_level("WARNING", logger="direct2v.director"):
+        with pytest.raises(DirectorError, match=r"failed 2 time\(s\).*timed out after 0.2s") as info:
+            make(server, timeout=0.2, retries=1).direct("a red ball", num_frames=4)
+    assert time.monotonic() - start < 1.8
+    assert server.url in str(info.value)
+    (line,) = [r.getMessage() for r in caplog.records]
+    assert server.url in line and "timed out" in line and "attempt 2 of 2" in line
+
+
+def test_openai_malformed_json_body_is_a_director_error_naming_the_server(server):
+    server.reply('{"id": "x", "choices": [{', status=RAW)
+    with pytest.raises(DirectorError, match="not valid JSON") as info:
+        make(server).direct("a red ball", num_frames=4)
+    assert server.url in str(info.value)
+
+
+def test_openai_base_url_from_the_environment_is_the_one_named(monkeypatch, server):
+    monkeypatch.setenv("OPENAI_BASE_URL", server.url)
+    server.reply("refused", status=400)
+    director = make(server, base_url=None)
+    assert director.base_url == server.url
+    with pytest.raises(DirectorError, match="HTTP 400") as info:
+        director.direct("a red ball", num_frames=4)
+    assert server.url in str(info.value) and "api.openai.com" not in str(info.value)
+
+
+@pytest.mark.parametrize("status", [401, 500])
+def test_openai_key_echoed_by_the_server_is_in_no_message_chain_or_log(server, status, caplog):
+    import logging
+    import traceback
+
+    for _ in range(2):
+        server.reply("invalid credentials: {AUTH}", status=status)
+    with caplog.at_level("DEBUG"):
+        with pytest.raises(DirectorError) as info:
+            make(server, retries=1).direct("a red ball", num_frames=4)
+        logging.getLogger("app").exception("the director failed", exc_info=info.value)
+    assert server.auth[0] == f"Bearer {KEY}"  # the server did see (and echo) it
+    shown = "".join(traceback.format_exception(info.value)) + caplog.text
+    assert "Bearer ***" in shown and KEY not in shown
+    chain, err = [], info.value
+    while err is not None:
+        chain.append(err)
+        err = err.__cause__ or err.__context__
+    assert all(KEY not in repr(e) and KEY not in str(e.args) for e in chain)
+
+
+def test_unwritable_cache_warns_and_keeps_the_reply(server, tmp_path, caplog):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    server.reply(json.dumps(FOUR))
+    with caplog.at_level("WARNING", logger="direct2v.director"):
+        script = make(server, cache=blocker / "cache").direct("a red ball", num_frames=4)
+    assert script.frames == FOUR
+    assert "reply cache" in caplog.text and str(blocker / "cache") in caplog.text
+
+
+def test_cache_key_includes_the_server(server, tmp_path):
+    server.reply(json.dumps(FOUR))
+    make(server, cache=tmp_path).direct("a red ball", num_frames=4)
+    elsewhere = make(server, cache=tmp_path, base_url="http://127.0.0.1:9/v1", retries=0)
+    with pytest.raises(DirectorError, match="127.0.0.1:9/v1"):
+        elsewhere.direct("a red ball", num_frames=4)  # nothing listens there: not replayed from the cache
+    assert make(server, cache=tmp_path).direct("a red ball", num_frames=4).cached
+    assert len(server.requests) == 1
 
 
 @pytest.mark.parametrize("kw, match", [

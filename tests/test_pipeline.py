@@ -232,6 +232,11 @@ BAD = [
     (dict(dsf_scope="galaxy"), "dsf_scope='galaxy'"),
     (dict(attention="self", dsf_quantile=0.1), "dsf_quantile=0.1"),
     (dict(attention="sparse_causal", max_batch_frames=2), "sparse_causal"),
+    (dict(guidance_scale=float("inf")), "guidance_scale=inf"),
+    (dict(guidance_scale=float("nan")), "guidance_scale=nan"),
+    (dict(width=0), "width=0"),
+    (dict(height=0), "height=0"),
+    (dict(generator=0), "generator=0"),
 ]
 
 

@@ -7,6 +7,7 @@ A backend supplies only :meth:`Director._complete` (messages in, reply text out)
 """
 from __future__ import annotations
 
+import logging
 import numbers
 import os
 
@@ -16,6 +17,7 @@ from .parsing import DirectorError, FrameCountError, parse_frames, show
 from .script import Script
 
 MAX_FRAMES = 1024
+log = logging.getLogger("direct2v.director")
 
 
 def check_request(prompt, num_frames, fps, camera) -> None:
@@ -133,7 +135,11 @@ class Director:
                     f"even after a corrective turn. First reply: {first}. Second reply: {second}") from second
         messages = messages + [{"role": "assistant", "content": reply}]
         if self.cache is not None and not cached:
-            self.cache.put(fields, replies)
+            try:
+                self.cache.put(fields, replies)
+            except OSError as err:  # a bad DIRECT2V_CACHE or a read-only home must not lose the reply
+                log.warning("could not write the reply cache %s (%s: %s); going on without it",
+                            self.cache.folder, type(err).__name__, err.strerror or err)
         return frames, messages, reply, cached
 
 

@@ -1,8 +1,9 @@
 """Director replies stored on disk, so a chapter runs again offline with the same frames.
 
-A record is keyed by the sha256 of what decides the reply: backend, model, the conversation sent
-(which holds the instruction and the prompt), frame count, fps, temperature and seed. It holds
-those fields and the replies; never an API key or a server address.
+A record is keyed by the sha256 of what decides the reply: backend, model, server (as a hash of
+its address), the conversation sent (which holds the instruction and the prompt), frame count,
+fps, temperature and seed. It holds those fields and the replies; never an API key or a server
+address. A cache that cannot be written is reported as a warning and the run goes on.
 """
 from __future__ import annotations
 

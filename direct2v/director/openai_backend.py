@@ -8,11 +8,13 @@ A local server without authentication still needs the argument said out loud: ``
 """
 from __future__ import annotations
 
+import hashlib
+import math
 import os
 import time
 from urllib.parse import urlsplit
 
-from .base import Director
+from .base import Director, log
 from .parsing import DirectorError
 
 
@@ -30,10 +32,13 @@ def public_url(url: str | None) -> str:
 class OpenAIDirector(Director):
     """Frame director on an OpenAI-compatible server (the paper used GPT-4, GPT-3.5 and Bard).
 
-    ``retries`` more attempts follow a rate limit (429), a server error (5xx), a timeout or a
-    lost connection, after ``backoff * 2**attempt`` seconds (or the server's ``Retry-After``,
-    capped at 60 s); then a :class:`DirectorError` that names the server and the last error.
-    ``max_tokens=None`` leaves the reply length to the server.
+    ``retries`` more attempts follow a rate limit (429), a server error (5xx), a timeout
+    (``timeout`` seconds per attempt) or a lost connection, after ``backoff * 2**attempt`` seconds
+    (or the server's ``Retry-After``, capped at 60 s), each announced by a warning on the
+    ``direct2v.director`` logger; then a :class:`DirectorError` that names the server (the one
+    actually used: ``base_url``, else ``OPENAI_BASE_URL``, else OpenAI's) and the last error.
+    Errors are raised without the client's exception attached, and the key is removed from their
+    text, so no traceback or log shows it. ``max_tokens=None`` leaves the reply length to the server.
     """
 
     backend = "openai"
@@ -53,25 +58,27 @@ class OpenAIDirector(Director):
                 "OpenAIDirector needs an API key: set the OPENAI_API_KEY environment variable or pass "
                 "api_key=...; a local server without authentication (Ollama, vLLM, LM Studio, "
                 "llama.cpp) takes api_key='none'")
-        for name, value in (("timeout", timeout), ("backoff", backoff)):
-            if not isinstance(value, (int, float)) or value < 0:
-                raise ValueError(f"{name}={value!r} is not allowed; give a number >= 0")
+        if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not 0 < timeout < math.inf:
+            raise ValueError(f"timeout={timeout!r} is not allowed; give a positive number of seconds")
+        if isinstance(backoff, bool) or not isinstance(backoff, (int, float)) or not 0 <= backoff < math.inf:
+            raise ValueError(f"backoff={backoff!r} is not allowed; give a number of seconds >= 0")
         if not isinstance(retries, int) or retries < 0:
             raise ValueError(f"retries={retries!r} is not allowed; give an integer >= 0")
         if max_tokens is not None and (not isinstance(max_tokens, int) or max_tokens < 1):
             raise ValueError(f"max_tokens={max_tokens!r} is not allowed; give None or a positive integer")
-        self.base_url = public_url(base_url)
         self.timeout, self.retries, self.backoff, self.max_tokens = timeout, retries, backoff, max_tokens
         self._openai = openai
         # the client keeps the key; retries are ours, so that tests can make backoff tiny
         self._client = openai.OpenAI(api_key=key, base_url=base_url, timeout=timeout, max_retries=0)
+        self.base_url = public_url(str(self._client.base_url).rstrip("/"))  # OPENAI_BASE_URL included
 
     def __repr__(self) -> str:
         return (f"OpenAIDirector(model={self.model!r}, base_url={self.base_url!r}, "
                 f"temperature={self.temperature}, seed={self.seed!r}, target={self.target!r})")
 
     def _settings(self) -> dict:
-        return {"max_tokens": self.max_tokens}
+        # the server decides the reply too; its address is hashed so that no record holds it
+        return {"max_tokens": self.max_tokens, "server": hashlib.sha256(self.base_url.encode()).hexdigest()[:16]}
 
     def _delay(self, attempt: int, err) -> float:
         retry_after = None
@@ -90,34 +97,50 @@ class OpenAIDirector(Director):
         return text.replace(key, "***") if key and len(key) > 3 else text
 
     def _complete(self, messages: list[dict]) -> str:
-        openai = self._openai
         request = {"model": self.model, "messages": messages, "temperature": self.temperature}
         if self.seed is not None:
             request["seed"] = self.seed
         if self.max_tokens is not None:
             request["max_tokens"] = self.max_tokens
         where = f"{self.base_url} (model {self.model!r})"
-        transient = (openai.RateLimitError, openai.InternalServerError, openai.APIConnectionError)
-        for attempt in range(self.retries + 1):
-            try:
-                response = self._client.chat.completions.create(**request)
-                break
-            except transient as err:
-                if attempt == self.retries:
-                    kind = ("timed out after %gs" % self.timeout if isinstance(err, openai.APITimeoutError)
-                            else type(err).__name__)
-                    raise DirectorError(f"the chat server at {where} failed {attempt + 1} time(s); "
-                                        f"last error: {kind}: {self._redact(str(err))}") from err
-                time.sleep(self._delay(attempt, err))
-            except openai.APIStatusError as err:
-                raise DirectorError(f"the chat server at {where} refused the request "
-                                    f"(HTTP {err.status_code}, {type(err).__name__}): {self._redact(str(err))}") from err
-            except openai.OpenAIError as err:
-                raise DirectorError(f"the chat server at {where} failed: {type(err).__name__}: {self._redact(str(err))}") from err
+        response, failure = self._request(request, where)
+        if failure is not None:  # raised here, outside the handler: no chained client error holds the key
+            raise DirectorError(self._redact(failure))
         try:
             content = response.choices[0].message.content
-        except (AttributeError, IndexError, TypeError) as err:
-            raise DirectorError(f"the chat server at {where} sent no choices: {response!r}") from err
-        if not content or not content.strip():
-            raise DirectorError(f"the chat server at {where} sent an empty reply")
+        except (AttributeError, IndexError, TypeError):
+            content = None
+            failure = f"the chat server at {where} sent no choices: {self._redact(repr(response))[:500]}"
+        if failure is None and (not content or not content.strip()):
+            failure = f"the chat server at {where} sent an empty reply"
+        if failure is not None:
+            raise DirectorError(failure)
         return content
+
+    def _request(self, request: dict, where: str):
+        """``(response, None)``, or ``(None, message)`` once the attempts are spent or the error is final."""
+        openai = self._openai
+        transient = (openai.RateLimitError, openai.InternalServerError, openai.APIConnectionError)
+        attempts, attempt = self.retries + 1, 0
+        while True:
+            try:
+                return self._client.chat.completions.create(**request), None
+            except transient as err:
+                kind = ("timed out after %gs" % self.timeout if isinstance(err, openai.APITimeoutError)
+                        else type(err).__name__)
+                if attempt == self.retries:
+                    return None, (f"the chat server at {where} failed {attempts} time(s); "
+                                  f"last error: {kind}: {self._redact(str(err))}")
+                delay = self._delay(attempt, err)
+                log.warning("the chat server at %s: %s; trying again in %gs (attempt %d of %d)",
+                            where, kind, delay, attempt + 2, attempts)
+                time.sleep(delay)
+                attempt += 1
+            except openai.APIStatusError as err:
+                return None, (f"the chat server at {where} refused the request "
+                              f"(HTTP {err.status_code}, {type(err).__name__}): {self._redact(str(err))}")
+            except openai.OpenAIError as err:
+                return None, f"the chat server at {where} failed: {type(err).__name__}: {self._redact(str(err))}"
+            except ValueError as err:  # a body that is not JSON (json.JSONDecodeError)
+                return None, (f"the chat server at {where} sent a reply that is not valid JSON "
+                              f"({type(err).__name__}: {self._redact(str(err))})")

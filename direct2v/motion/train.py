@@ -163,7 +163,7 @@ def tune(unet, latents, embeds, method: str = "recurrent", steps: int = 400, lr:
     start, losses = 0, []
     checkpoint = Path(out) / "checkpoint.pt" if out is not None else None
     if checkpoint is not None and resume and checkpoint.exists():
-        saved = torch.load(checkpoint, map_location="cpu", weights_only=False)
+        saved = torch.load(checkpoint, map_location="cpu", weights_only=True)
         if saved["config"] != config:
             raise ValueError(f"{checkpoint} was written by a run with config {saved['config']}, not {config}; "
                              "use the same arguments, another --out, or --no-resume")

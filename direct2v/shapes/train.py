@@ -63,16 +63,20 @@ def tokenize(tokenizer, texts, device):
 
 # ----------------------------------------------------------------------------- bookkeeping
 def save_atomic(obj, folder: Path, save) -> None:
-    """Save with ``save(obj, tmp_folder)`` then swap the folder into place (nothing half-written)."""
+    """Save with ``save(obj, tmp_folder)``, then move its files into ``folder`` one ``os.replace`` each
+    and drop the files it no longer has: ``folder`` always exists and every file in it is whole."""
     tmp = folder.with_name(folder.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     save(obj, tmp)
-    old = folder.with_name(folder.name + ".old")
-    shutil.rmtree(old, ignore_errors=True)
-    if folder.exists():
-        folder.rename(old)
-    tmp.rename(folder)
-    shutil.rmtree(old, ignore_errors=True)
+    folder.mkdir(parents=True, exist_ok=True)
+    new = {p.relative_to(tmp) for p in tmp.rglob("*") if p.is_file()}
+    for name in sorted(new, key=lambda n: n.suffix == ".json"):  # weights first, configs last
+        (folder / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp / name).replace(folder / name)
+    for path in folder.rglob("*"):
+        if path.is_file() and path.relative_to(folder) not in new:
+            path.unlink()
+    shutil.rmtree(tmp, ignore_errors=True)
 
 
 def save_fp16(model, folder: Path) -> None:
@@ -108,7 +112,7 @@ class State:
         self.path = out / ".train" / f"{part}.pt"
 
     def load(self):
-        return torch.load(self.path, map_location="cpu", weights_only=False) if self.path.exists() else None
+        return torch.load(self.path, map_location="cpu", weights_only=True) if self.path.exists() else None
 
     def save(self, state: dict) -> None:
         with atomic_path(self.path) as tmp:
