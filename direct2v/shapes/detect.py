@@ -84,9 +84,9 @@ class DetectedObject:
     area: float         # coverage, px
     bbox: tuple[int, int, int, int]   # x0, y0, x1, y1 (exclusive) of the component, px
     side: float = 0.0   # side implied by area and shape, px
-
-
     pattern: str | None = None   # one of PATTERNS for a medium or large object, else None
+    fill: float = 0.0   # coverage over its box (extent: the sum of each column's / row's largest coverage)
+    aspect: float = 1.0  # width over height of that box
 
 
 @dataclass
@@ -301,12 +301,27 @@ def detect(image) -> Detection:
                 ring = pattern_map(Drawn(_OBJ_NAMES[k], shape, cx, cy, side, (0, 0, 0), "ring"))
                 ring = ring[y0:y0 + alpha.shape[0], x0:x0 + alpha.shape[1]]
                 pattern = pattern_of(pattern_features(_tint_map(patch, obj), solid, ring))
+        box_w, box_h = max(float(alpha.max(0).sum()), 1.0), max(float(alpha.max(1).sum()), 1.0)
         objects.append(DetectedObject(
             color=_OBJ_NAMES[k], shape=shape, size=size,
             column=nearest_column(cx, SIZES[size]), row=nearest_row(cy, SIZES[size]),
-            cx=cx, cy=cy, area=area, bbox=(x, y, x + w, y + h), side=side, pattern=pattern))
+            cx=cx, cy=cy, area=area, bbox=(x, y, x + w, y + h), side=side, pattern=pattern,
+            fill=area / (box_w * box_h), aspect=box_w / box_h))
     objects.sort(key=lambda o: (o.cx, o.cy))
     return Detection(background, objects, _decoration_mask(label, background, objectness))
+
+
+IDEAL_FILL = {"circle": np.pi / 4, "square": 1.0, "triangle": 0.5}
+"""Area over bounding box of a perfect shape (``shapes_world.md``, Detector)."""
+FILL_TOLERANCE = 0.14   # how far a clean shape's fill may stray from the ideal
+ASPECT_TOLERANCE = 1.25  # a clean shape's box is this close to square (both ways)
+
+
+def clean_shape(obj: DetectedObject) -> bool:
+    """The stricter shape test: the box of the object's pixels is nearly square and filled as the
+    ideal shape fills it (a tail, a concave side or a blob attached to it changes both)."""
+    return abs(obj.fill - IDEAL_FILL[obj.shape]) <= FILL_TOLERANCE and \
+        1 / ASPECT_TOLERANCE <= obj.aspect <= ASPECT_TOLERANCE
 
 
 # --- judging ------------------------------------------------------------------------------

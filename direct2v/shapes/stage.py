@@ -64,7 +64,7 @@ def _patterned_scenes(n: int, seed: int) -> list[Scene]:
     return scenes
 
 
-def appearance_transfer(pipe, n: int = 40, steps: int = 25, guidance: float | None = None, seed: int = 7,
+def appearance_transfer(pipe, n: int = 30, steps: int = 25, guidance: float | None = None, seed: int = 7,
                         levels=(None,) + LEVELS) -> dict:
     """Per level mapped (``None``: every self-attention layer): how often B takes A's pattern.
 
