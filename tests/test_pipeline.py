@@ -131,6 +131,34 @@ def test_attention_is_uninstalled_after_a_failure(pipe):
     assert installed(pipe) == 0
 
 
+def test_an_interaction_object_equals_its_keywords_and_can_be_captured(pipe):
+    kw = dict(seed=2, noise="independent", output_type="latent", **FAST)
+    by_keywords = pipe(PROMPTS, attention="rvm", rvm_period=2, mapping_start=0, dsf_quantile=0.2, **kw).frames
+    built = pipe.interaction
+    assert isinstance(built, direct2v.FrameInteraction) and (built.mode, built.period, built.dsf_quantile) == \
+        ("rvm", 2, 0.2)
+    ctrl = direct2v.FrameInteraction("rvm", num_frames=1, period=2, start_step=0, dsf_quantile=0.2)
+    assert torch.equal(by_keywords, pipe(PROMPTS, interaction=ctrl, **kw).frames)
+    assert pipe.interaction is ctrl and ctrl.num_frames == 3  # the pipeline sets the frames per batch
+    with direct2v.capture(ctrl, steps=[1], frames=[0]) as records:
+        captured = pipe(PROMPTS, interaction=ctrl, **kw).frames
+    torch.testing.assert_close(captured, by_keywords, atol=1e-3, rtol=1e-3)  # capture computes DSF's details
+    layers = len(direct2v.attention.self_attention_layers(pipe.unet))
+    assert len(records) == layers and {(r.step, r.frame, r.reference) for r in records} == {(1, 0, 0)}
+    with pytest.raises(ValueError, match="given together"):
+        pipe(PROMPTS, interaction=ctrl, attention="self", **kw)
+
+
+def test_plain_self_attention_installs_nothing_unless_captured(pipe):
+    seen = []
+    pipe(PROMPTS, seed=0, attention="self", callback_on_step_end=lambda p, i, t, kw: seen.append(installed(p)), **FAST)
+    assert set(seen) == {0}
+    ctrl = direct2v.FrameInteraction("self", num_frames=3)
+    with direct2v.capture(ctrl, steps=[0], frames=[1]) as records:
+        pipe(PROMPTS, seed=0, interaction=ctrl, noise="independent", **FAST)
+    assert records and all(r.reference is None for r in records) and installed(pipe) == 0
+
+
 # ----------------------------------------------------------------------------- long videos (section 4.3)
 def test_long_video_first_half_matches_and_batches_stay_bounded(pipe):
     prompts = [f"a red circle at the {c} left, day background" for c in ("top", "middle", "bottom")] * 2
