@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 import torch
-from diffusers import AutoencoderKL, PNDMScheduler, UNet2DConditionModel
+from diffusers import AutoencoderKL, UNet2DConditionModel
 from transformers import CLIPTextConfig, CLIPTextModel
 
 import direct2v
@@ -15,19 +15,8 @@ PROMPTS = ["a red circle at the top left, day background", "a red circle at the 
 FAST = dict(num_inference_steps=2, height=64, width=64)
 
 
-def _save(folder, unet, vae, text_encoder, tokenizer):
-    torch.manual_seed(0)
-    unet.save_pretrained(folder / "unet")
-    vae.save_pretrained(folder / "vae")
-    text_encoder.save_pretrained(folder / "text_encoder")
-    tokenizer.save_pretrained(folder / "tokenizer")
-    PNDMScheduler(**mini.scheduler_config()).save_pretrained(folder / "scheduler")
-    mini.write_model_index(folder)
-    return folder
-
-
 @pytest.fixture(scope="module")
-def sd15_folder(tmp_path_factory):
+def sd15_folder(tmp_path_factory, save_model):
     """Stable Diffusion 1.5's UNet block structure (4 levels, 2 layers, 8 heads, cross-attention 768) with
     narrow channels, a VAE with factor 8 (64 px -> 8x8 latents) and a one-layer text encoder of width 768."""
     torch.manual_seed(0)
@@ -43,17 +32,7 @@ def sd15_folder(tmp_path_factory):
                                         num_hidden_layers=1, num_attention_heads=12,
                                         max_position_embeddings=mini.MAX_TOKENS, pad_token_id=tok.pad_token_id,
                                         bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id))
-    return _save(tmp_path_factory.mktemp("sd15"), unet, vae, text, tok)
-
-
-@pytest.fixture(scope="module")
-def shapes_tiny_folder(tmp_path_factory):
-    """The shapes model's own configurations at size "tiny", random weights."""
-    torch.manual_seed(0)
-    tok = mini.build_tokenizer()
-    text = CLIPTextModel(mini.clip_config(tok, "tiny").text_config)
-    unet = UNet2DConditionModel(**mini.unet_config("tiny", cross_attention_dim=text.config.hidden_size))
-    return _save(tmp_path_factory.mktemp("shapes"), unet, AutoencoderKL(**mini.vae_config("tiny")), text, tok)
+    return save_model(tmp_path_factory.mktemp("sd15"), unet, vae, text, tok)
 
 
 @pytest.fixture(scope="module")
@@ -68,8 +47,8 @@ def noise_for(pipe, frames, seed=0):
 
 
 # ----------------------------------------------------------------------------- loading and running
-def test_load_shapes_configuration_folder_runs(shapes_tiny_folder):
-    p = direct2v.load_pipeline(shapes_tiny_folder, device="cpu")
+def test_load_shapes_configuration_folder_runs(tiny_model):
+    p = direct2v.load_pipeline(tiny_model, device="cpu")
     p.set_progress_bar_config(disable=True)
     assert isinstance(p, direct2v.DirecT2VPipeline) and p.unet.dtype == torch.float32
     out = p(PROMPTS[:2], num_inference_steps=2, seed=0, dsf_quantile=0.2)
