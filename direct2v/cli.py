@@ -30,13 +30,15 @@ import tempfile
 import threading
 from pathlib import Path
 
+from .settings import ATTENTION_MODES, NOISE_KINDS, PAPER_INTERACTION, PAPER_SETTINGS, SettingError
+
 DIRECTORS = ("storyboard", "openai", "local")
-ATTENTION = ("self", "cross_frame", "sparse_causal", "rvm", "random")
-NOISE = ("warm_start", "independent", "shared", "autoregressive")
-PAPER_GUIDANCE = 12.0  # the default for models without recommended settings (pipeline.PAPER_SETTINGS)
-MAX_SEED = 2 ** 64 - 1
-"""The largest seed a torch generator takes."""
 DEFAULT_TIMEOUT = 60.0
+FLAGS = {"num_frames": "--frames", "num_inference_steps": "--steps", "guidance_scale": "--guidance",
+         "attention": "--attention", "rvm_period": "--rvm-period", "mapping_start": "--mapping-start",
+         "dsf_quantile": "--dsf-quantile", "noise": "--noise", "motion_field_strength_x": "--motion",
+         "motion_field_strength_y": "--motion", "max_batch_frames": "--max-batch-frames", "seed": "--seed"}
+"""The pipeline keyword each flag sets, to name the flag in the messages of :mod:`direct2v.settings`."""
 
 
 class UsageError(ValueError):
@@ -83,15 +85,17 @@ def build_parser() -> argparse.ArgumentParser:
                    help="ask the LLM even when the reply cache ($DIRECT2V_CACHE) holds an answer, and store nothing")
     g = p.add_argument_group("generator")
     g.add_argument("--model", default="shapes", help="'shapes' (embedded) or a Stable Diffusion hub id or folder, e.g. stable-diffusion-v1-5/stable-diffusion-v1-5")
-    g.add_argument("--attention", choices=ATTENTION, default="rvm", help="frame interaction in self-attention")
-    g.add_argument("--dsf-quantile", type=float, default=0.05, help="phi of dual-softmax filtering; 0 turns it off")
-    g.add_argument("--rvm-period", type=int, default=4, help="m of rotational value mapping")
+    g.add_argument("--attention", choices=ATTENTION_MODES, default=PAPER_INTERACTION["attention"],
+                   help="frame interaction in self-attention")
+    g.add_argument("--dsf-quantile", type=float, default=PAPER_INTERACTION["dsf_quantile"],
+                   help="phi of dual-softmax filtering; 0 turns it off")
+    g.add_argument("--rvm-period", type=int, default=PAPER_INTERACTION["rvm_period"], help="m of rotational value mapping")
     g.add_argument("--mapping-start", type=int, default=None, help="step where value mapping starts (default 4%%)")
     g.add_argument("--steps", type=int, default=50, help="denoising steps T (paper: 100)")
     g.add_argument("--guidance", type=float, default=None,
                    help=f"classifier-free guidance (default: the model's recommended scale, {SHAPES_GUIDANCE} for "
-                        f"shapes; the paper's {PAPER_GUIDANCE} for models that recommend none)")
-    g.add_argument("--noise", choices=NOISE, default="warm_start", help="initial noise of the frames")
+                        f"shapes; the paper's {PAPER_SETTINGS['guidance_scale']} for models that recommend none)")
+    g.add_argument("--noise", choices=NOISE_KINDS, default="warm_start", help="initial noise of the frames")
     g.add_argument("--motion", type=float, nargs=2, default=(0.0, 0.0), metavar=("DX", "DY"),
                    help="motion dynamics: image pixels per frame (warm_start noise only)")
     g.add_argument("--max-batch-frames", type=int, default=None, help="B; longer videos cache a first section")
@@ -171,12 +175,11 @@ def check_args(args) -> list[Path]:
 
     if not args.prompt.strip():
         raise UsageError("the prompt is empty; describe the video in one sentence")
-    for name, low, high in (("frames", 1, MAX_FRAMES), ("steps", 1, 10_000), ("rvm_period", 1, None),
-                            ("lift", 0, int(math.log2(MAX_FRAMES))), ("seed", 0, MAX_SEED)):
+    for name, low, high in (("frames", 1, MAX_FRAMES), ("steps", 1, 10_000),
+                            ("lift", 0, int(math.log2(MAX_FRAMES)))):
         value = getattr(args, name)
         if value < low or (high is not None and value > high):
-            allowed = f"an integer >= {low}" if high is None else f"an integer from {low} to {high}"
-            raise UsageError(f"--{name.replace('_', '-')} {value}: use {allowed}")
+            raise UsageError(f"--{name} {value}: use an integer from {low} to {high}")
     frames = args.frames * 2 ** args.lift
     if frames > MAX_FRAMES:
         raise UsageError(f"--frames {args.frames} lifted {args.lift} times gives {frames} frames; "
@@ -186,27 +189,7 @@ def check_args(args) -> list[Path]:
     except ValueError as err:
         raise UsageError(f"--fps {args.fps} (lifted {args.lift} times: {args.fps * 2 ** args.lift:g}): "
                          f"{str(err).split('; ')[-1]}") from None
-    if not 0.0 <= args.dsf_quantile <= 1.0:
-        raise UsageError(f"--dsf-quantile {args.dsf_quantile}: use a number in [0, 1] (0: off, paper-like: 0.05)")
-    if args.dsf_quantile > 0 and args.attention in ("self", "sparse_causal"):
-        raise UsageError(f"--dsf-quantile {args.dsf_quantile} needs a value-mapping attention (cross_frame, rvm, "
-                         f"random), not --attention {args.attention}; add --dsf-quantile 0")
-    if args.guidance is not None and not 0 <= args.guidance < math.inf:
-        raise UsageError(f"--guidance {args.guidance}: use a finite number >= 0 (<= 1 turns guidance off)")
-    if not all(math.isfinite(m) for m in args.motion):
-        raise UsageError(f"--motion {args.motion[0]} {args.motion[1]}: use finite numbers of pixels per frame")
-    if any(args.motion) and args.noise != "warm_start":
-        raise UsageError(f"--motion acts in the warm start only; use --noise warm_start (not {args.noise})")
-    if args.noise == "warm_start" and args.steps < 2:
-        raise UsageError(f"--steps {args.steps} is too few for --noise warm_start; use at least 2")
-    if args.mapping_start is not None and not 0 <= args.mapping_start <= args.steps:
-        raise UsageError(f"--mapping-start {args.mapping_start}: use an integer from 0 to --steps {args.steps}")
-    if args.max_batch_frames is not None:
-        if args.max_batch_frames < 2:
-            raise UsageError(f"--max-batch-frames {args.max_batch_frames}: use an integer >= 2")
-        if frames > args.max_batch_frames and args.attention == "sparse_causal":
-            raise UsageError(f"--attention sparse_causal cannot cache a reference for {frames} frames > "
-                             f"--max-batch-frames {args.max_batch_frames}; use another attention or a larger batch")
+    video_settings(args, frames)
     if args.timeout is not None and not 0 < args.timeout < math.inf:
         raise UsageError(f"--timeout {args.timeout}: use a positive number of seconds")
     model = args.model
@@ -222,6 +205,24 @@ def check_args(args) -> list[Path]:
         except ValueError as err:
             raise UsageError(f"--scale {args.scale}: {err}") from None
     return check_outputs(args)
+
+
+def video_settings(args, num_frames: int):
+    """The generator's settings, checked by the same rules as the pipeline's (:func:`direct2v.settings.check_video_settings`),
+    with any broken rule reported by its flag."""
+    from .settings import NoiseSpec, check_video_settings
+
+    try:
+        noise = NoiseSpec(kind=args.noise, motion=tuple(args.motion))
+        return check_video_settings(num_frames=num_frames, num_inference_steps=args.steps,
+                                    guidance_scale=args.guidance, attention=args.attention,
+                                    rvm_period=args.rvm_period, mapping_start=args.mapping_start,
+                                    dsf_quantile=args.dsf_quantile or None, noise=noise,
+                                    max_batch_frames=args.max_batch_frames, seed=args.seed)
+    except SettingError as err:
+        flag = FLAGS.get(err.name, err.name)
+        value = " ".join(map(str, args.motion)) if flag == "--motion" else err.value
+        raise UsageError(f"{flag} {value}: {err.allowed or err}") from None
 
 
 def make_director(args):

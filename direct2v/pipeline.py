@@ -37,39 +37,14 @@ from diffusers.utils import BaseOutput
 
 from . import noise as noises
 from .runtime import pick_device, pick_dtype
+from .settings import (ATTENTION_MODES, OUTPUT_TYPES, PAPER_SETTINGS, SIZE_SETTINGS, VALUE_MAPPING_MODES,  # noqa: F401
+                       NoiseSpec, VideoSettings, check_choice, check_int, check_settings, check_video_settings,
+                       warm_start_steps)
 
-ATTENTION_MODES = ("self", "cross_frame", "sparse_causal", "rvm", "random")
-OUTPUT_TYPES = ("pil", "np", "latent")
-T2VZ_STEPS, T2VZ_T0, T2VZ_T1 = 50, 44, 47
-"""Text2Video-Zero's defaults: t0 = 44 and t1 = 47 for 50 steps (diffusers crashes below 48 steps)."""
-PAPER_SETTINGS = {"num_inference_steps": 100, "guidance_scale": 12.0}
-"""The paper's sampling settings (section 4.1: PNDM, T = 100, guidance 12.0): the defaults of
-:meth:`DirecT2VPipeline.__call__` for a model that does not recommend its own (any Stable Diffusion)."""
 SETTINGS_FILE = "direct2v.json"
 """A model folder's recommended settings (a JSON object with keys of ``PAPER_SETTINGS``, and optionally
 ``height``/``width`` in pixels), applied by :func:`load_pipeline` as the pipeline's defaults; the shapes
 model ships one (guidance 3.0)."""
-SIZE_SETTINGS = ("height", "width")
-
-
-def check_settings(settings: dict, where: str = "settings") -> dict:
-    """Validate sampling defaults (keys of ``PAPER_SETTINGS``); return them as a new dict."""
-    if not isinstance(settings, dict):
-        raise ValueError(f"{where}={settings!r} is not allowed; use a JSON object with keys {sorted(PAPER_SETTINGS)}")
-    allowed = sorted(PAPER_SETTINGS) + list(SIZE_SETTINGS)
-    unknown = sorted(set(settings) - set(allowed))
-    if unknown:
-        raise ValueError(f"{where}: keys {unknown} are not allowed; use {allowed}")
-    for name in SIZE_SETTINGS:
-        value = settings.get(name, 8)
-        if isinstance(value, bool) or not isinstance(value, int) or value < 8 or value % 8:
-            raise ValueError(f"{where}: {name}={value!r} is not allowed; use a positive multiple of 8 (pixels)")
-    steps, guidance = settings.get("num_inference_steps", 1), settings.get("guidance_scale", 0.0)
-    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
-        raise ValueError(f"{where}: num_inference_steps={steps!r} is not allowed; use an integer >= 1")
-    if isinstance(guidance, bool) or not isinstance(guidance, (int, float)) or guidance < 0:
-        raise ValueError(f"{where}: guidance_scale={guidance!r} is not allowed; use a number >= 0")
-    return dict(settings)
 
 
 def model_settings(name_or_path: str | os.PathLike) -> dict:
@@ -98,32 +73,36 @@ class DirecT2VOutput(BaseOutput):
     latents: torch.Tensor | None = None
 
 
-def warm_start_steps(num_steps: int, t0: int | None = None, t1: int | None = None) -> tuple[int, int]:
-    """Text2Video-Zero's ``(t0, t1)`` for ``num_steps``, validated.
+@dataclass
+class VideoCall:
+    """Everything one ``pipe(...)`` call resolved and checked, handed from stage to stage."""
 
-    As in Text2Video-Zero, t0 and t1 count scheduler timesteps from the end: frame 1 is denoised
-    alone through ``timesteps[:-t1-1]`` (to x_T1) and on to ``timesteps[-t0-1]`` (x_T0); the other
-    frames are x_T0 warped by the motion field and re-noised to T1; then all frames are denoised
-    together from T1. ``None`` scales the defaults 44 and 47 of 50 steps to ``num_steps``
-    (t0 = floor(0.88 N), t1 = floor(0.94 N), kept in 0 <= t0 < t1 <= N - 1). Explicit values must
-    satisfy 0 <= t0 < t1 <= num_steps - 1.
-    """
-    if num_steps < 2:
-        raise ValueError(f"num_inference_steps={num_steps} is too few for noise='warm_start'; use at least 2")
-    if t0 is None and t1 is None:
-        t1 = min(num_steps - 1, max(1, num_steps * T2VZ_T1 // T2VZ_STEPS))
-        t0 = min(t1 - 1, num_steps * T2VZ_T0 // T2VZ_STEPS)
-        return t0, t1
-    if t0 is None or t1 is None:
-        raise ValueError(f"t0={t0!r}, t1={t1!r}: give both or neither (neither scales Text2Video-Zero's 44/47 of 50)")
-    for name, value in (("t0", t0), ("t1", t1)):
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise ValueError(f"{name}={value!r} is not allowed; use an integer")
-    if not 0 <= t0 < t1 <= num_steps - 1:
-        raise ValueError(f"t0={t0}, t1={t1} are not allowed for num_inference_steps={num_steps}; "
-                         f"use 0 <= t0 < t1 <= {num_steps - 1} (timesteps counted from the end), or leave both "
-                         "None to scale Text2Video-Zero's t0=44, t1=47 of 50 steps")
-    return t0, t1
+    prompts: list[str]
+    negatives: list[str] | None
+    height: int
+    width: int
+    settings: VideoSettings
+    layers: list[str] | None
+    generator: torch.Generator | None
+    eta: float
+    output_type: str
+    callback: object
+    callback_inputs: tuple[str, ...]
+
+    @property
+    def num_frames(self) -> int:
+        return self.settings.num_frames
+
+    @property
+    def guidance(self) -> bool:
+        """Classifier-free guidance is on (scale > 1): the UNet sees [unconditional, conditional] rows."""
+        return self.settings.guidance_scale > 1.0
+
+    @property
+    def section(self) -> int:
+        """Frames per UNet batch: all of them, or floor(B/2) for a long video (section 4.3)."""
+        b = self.settings.max_batch_frames
+        return b // 2 if b is not None and self.num_frames > b else self.num_frames
 
 
 class DirecT2VPipeline(StableDiffusionPipeline):
@@ -132,37 +111,21 @@ class DirecT2VPipeline(StableDiffusionPipeline):
     Loads like any diffusers pipeline: ``DirecT2VPipeline.from_pretrained(folder_or_id)``.
     ``defaults`` holds the sampling settings that ``__call__`` uses when they are not given: the paper's
     (``PAPER_SETTINGS``), or the model's own when loaded by :func:`load_pipeline` from a folder with a
-    ``direct2v.json`` (the shapes model: guidance 3.0).
+    ``direct2v.json`` (the shapes model: guidance 3.0). ``interaction`` is the
+    :class:`~direct2v.attention.FrameInteraction` of the last call (``None`` before the first).
     """
 
     defaults: dict = PAPER_SETTINGS
+    interaction = None
 
-    # ------------------------------------------------------------------ checks
-    def check_video_inputs(self, prompt, num_frames, negative_prompt, height, width, num_inference_steps,
-                           guidance_scale, attention, rvm_period, mapping_start, dsf_quantile, attention_layers,
-                           noise, noise_weight, t0, t1, max_batch_frames, latents, generator, seed,
-                           output_type, callback_on_step_end_tensor_inputs, motion_field_strength_x=0.0,
-                           motion_field_strength_y=0.0, dsf_scope="frame", random_seed=0):
-        """Validate everything before any compute; return ``(prompts, negatives, num_frames, mapping_start, t0, t1)``."""
-        if isinstance(prompt, str):
-            num_frames = 8 if num_frames is None else num_frames
-            if isinstance(num_frames, bool) or not isinstance(num_frames, int) or num_frames < 1:
-                raise ValueError(f"num_frames={num_frames!r} is not allowed; use an integer >= 1")
-            prompts = [prompt] * num_frames
-        elif isinstance(prompt, (list, tuple)):
-            if not prompt:
-                raise ValueError("prompt=[] is not allowed; give one prompt per frame or a single string")
-            if not all(isinstance(p, str) for p in prompt):
-                raise ValueError(f"prompt={prompt!r} is not allowed; use a string or a list of strings")
-            if num_frames is not None and (isinstance(num_frames, bool) or not isinstance(num_frames, int)
-                                           or num_frames < 1):
-                raise ValueError(f"num_frames={num_frames!r} is not allowed; use an integer >= 1")
-            if num_frames is not None and num_frames != len(prompt):
-                raise ValueError(f"num_frames={num_frames} does not match the {len(prompt)} frame prompts; "
-                                 "give one prompt per frame (or one string for all frames)")
-            prompts, num_frames = list(prompt), len(prompt)
-        else:
-            raise ValueError(f"prompt={prompt!r} is not allowed; use a string or a list of strings")
+    # ------------------------------------------------------------------ 1. check inputs
+    def check_video_inputs(self, *, prompt, num_frames, negative_prompt, height, width, num_inference_steps,
+                           guidance_scale, interaction_kwargs, interaction, attention_layers, noise,
+                           max_batch_frames, latents, generator, seed, eta, output_type, callback,
+                           callback_inputs) -> VideoCall:
+        """Validate everything before any compute; the model-free rules are :func:`direct2v.settings.check_video_settings`
+        (shared with the command), the rest needs this model (VAE factor, UNet layers, latent shape)."""
+        prompts, num_frames = self._frame_prompts(prompt, num_frames)
         if negative_prompt is None or isinstance(negative_prompt, str):
             negatives = None if negative_prompt is None else [negative_prompt] * num_frames
         elif isinstance(negative_prompt, (list, tuple)) and len(negative_prompt) == num_frames \
@@ -173,67 +136,17 @@ class DirecT2VPipeline(StableDiffusionPipeline):
                              f"of {num_frames} strings (one per frame)")
         factor = self.vae_scale_factor
         for name, value in (("height", height), ("width", width)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < factor or value % factor:
+            if check_int(name, value, factor) % factor:
                 raise ValueError(f"{name}={value!r} is not allowed; use a positive multiple of the VAE factor {factor}")
-        if isinstance(num_inference_steps, bool) or not isinstance(num_inference_steps, int) or num_inference_steps < 1:
-            raise ValueError(f"num_inference_steps={num_inference_steps!r} is not allowed; use an integer >= 1")
-        if not isinstance(guidance_scale, (int, float)) or not 0 <= guidance_scale < math.inf:
-            raise ValueError(f"guidance_scale={guidance_scale!r} is not allowed; use a finite number >= 0 "
-                             "(<= 1 turns classifier-free guidance off; the paper uses 12.0)")
-        if attention not in ATTENTION_MODES:
-            raise ValueError(f"attention={attention!r} is not allowed; use one of {ATTENTION_MODES}")
-        if isinstance(rvm_period, bool) or not isinstance(rvm_period, int) or rvm_period < 1:
-            raise ValueError(f"rvm_period={rvm_period!r} is not allowed; use an integer >= 1 (paper: 4)")
-        if mapping_start is None:
-            mapping_start = round(0.04 * num_inference_steps)  # paper: T' = 96 of T = 100
-        if isinstance(mapping_start, bool) or not isinstance(mapping_start, int) \
-                or not 0 <= mapping_start <= num_inference_steps:
-            raise ValueError(f"mapping_start={mapping_start!r} is not allowed; use an integer in "
-                             f"[0, num_inference_steps={num_inference_steps}] (paper: 4 of 100)")
-        if dsf_quantile is not None:
-            if isinstance(dsf_quantile, bool) or not isinstance(dsf_quantile, (int, float)) \
-                    or not 0.0 <= dsf_quantile <= 1.0:
-                raise ValueError(f"dsf_quantile={dsf_quantile!r} is not allowed; use None or a number in [0, 1]")
-            if dsf_quantile > 0 and attention in ("self", "sparse_causal"):
-                raise ValueError(f"dsf_quantile={dsf_quantile} needs a value-mapping attention "
-                                 f"('cross_frame', 'rvm', 'random'), not attention={attention!r}")
+        settings = check_video_settings(num_frames=num_frames, num_inference_steps=num_inference_steps,
+                                        guidance_scale=guidance_scale, interaction=interaction, noise=noise,
+                                        max_batch_frames=max_batch_frames, seed=seed, **interaction_kwargs)
+        if isinstance(attention_layers, str):
+            raise ValueError(f"attention_layers={attention_layers!r} is not allowed; use a list of name prefixes")
         if attention_layers is not None:
-            if isinstance(attention_layers, str):
-                raise ValueError(f"attention_layers={attention_layers!r} is not allowed; use a list of name prefixes")
-            from .attention import self_attention_layers
+            from .attention import select_layers
 
-            names = self_attention_layers(self.unet)
-            for prefix in attention_layers:
-                if not any(name == prefix or name.startswith(f"{prefix}.") for name in names):
-                    blocks = sorted({n.split(".attentions")[0] for n in names})
-                    raise ValueError(f"attention_layers entry {prefix!r} matches no self-attention layer of this "
-                                     f"UNet; use prefixes of {blocks} (full names: direct2v.attention."
-                                     "self_attention_layers(pipe.unet))")
-        if noise not in noises.NOISE_KINDS:
-            raise ValueError(f"noise={noise!r} is not allowed; use one of {noises.NOISE_KINDS}")
-        if not isinstance(noise_weight, (int, float)) or not 0.0 <= noise_weight <= 1.0:
-            raise ValueError(f"noise_weight={noise_weight!r} is not allowed; use a number in [0, 1]")
-        if noise == "warm_start":
-            t0, t1 = warm_start_steps(num_inference_steps, t0, t1)
-        elif t0 is not None or t1 is not None:
-            raise ValueError(f"t0={t0!r}, t1={t1!r} are only used with noise='warm_start', not noise={noise!r}")
-        elif motion_field_strength_x or motion_field_strength_y:
-            raise ValueError(f"motion_field_strength_x={motion_field_strength_x!r}, motion_field_strength_y="
-                             f"{motion_field_strength_y!r}: motion dynamics act in the warm start only; use "
-                             f"noise='warm_start' or strengths 0 (noise={noise!r})")
-        from .attention.functional import DSF_SCOPES
-
-        if dsf_scope not in DSF_SCOPES:
-            raise ValueError(f"dsf_scope={dsf_scope!r} is not allowed; use one of {DSF_SCOPES}")
-        if isinstance(random_seed, bool) or not isinstance(random_seed, int) or random_seed < 0:
-            raise ValueError(f"random_seed={random_seed!r} is not allowed; use an integer >= 0")
-        if max_batch_frames is not None:
-            if isinstance(max_batch_frames, bool) or not isinstance(max_batch_frames, int) or max_batch_frames < 2:
-                raise ValueError(f"max_batch_frames={max_batch_frames!r} is not allowed; use None or an integer >= 2")
-            if num_frames > max_batch_frames and attention == "sparse_causal":
-                raise ValueError("attention='sparse_causal' cannot cache a reference for long videos "
-                                 f"(num_frames={num_frames} > max_batch_frames={max_batch_frames}); use 'rvm', "
-                                 "'cross_frame', 'random' or 'self', or raise max_batch_frames")
+            select_layers(self.unet, attention_layers, name="attention_layers")
         shape = (num_frames, self.unet.config.in_channels, height // factor, width // factor)
         if latents is not None and tuple(latents.shape) != shape:
             raise ValueError(f"latents of shape {tuple(latents.shape)} are not allowed; use {shape} (F, C, h, w)")
@@ -241,34 +154,99 @@ class DirecT2VPipeline(StableDiffusionPipeline):
             raise ValueError(f"generator and seed={seed!r} given together; use one of them")
         if generator is not None and not isinstance(generator, torch.Generator):
             raise ValueError(f"generator={generator!r} is not allowed; use one torch.Generator for the whole video")
-        if output_type not in OUTPUT_TYPES:
-            raise ValueError(f"output_type={output_type!r} is not allowed; use one of {OUTPUT_TYPES}")
-        bad = [k for k in callback_on_step_end_tensor_inputs if k not in ("latents", "prompt_embeds")]
+        check_choice("output_type", output_type, OUTPUT_TYPES)
+        bad = [k for k in callback_inputs if k not in ("latents", "prompt_embeds")]
         if bad:
             raise ValueError(f"callback_on_step_end_tensor_inputs={bad} is not allowed; use 'latents' or 'prompt_embeds'")
-        return prompts, negatives, num_frames, mapping_start, t0, t1
+        if seed is not None:
+            generator = torch.Generator("cpu").manual_seed(seed)
+        return VideoCall(prompts=prompts, negatives=negatives, height=height, width=width, settings=settings,
+                         layers=attention_layers, generator=generator, eta=eta, output_type=output_type,
+                         callback=callback, callback_inputs=tuple(callback_inputs))
 
-    # ------------------------------------------------------------------ pieces
-    def _denoise(self, latents, embeds, timesteps, first_step, scheduler, guidance_scale, controller, extra,
-                 bar, callback, callback_inputs):
-        """Reverse process over ``timesteps`` (global step indices from ``first_step``) for one batch of frames."""
-        cfg = guidance_scale > 1.0
-        for j, t in enumerate(timesteps):
-            step = first_step + j
-            if controller is not None:
-                controller.set_step(step)
-            x = scheduler.scale_model_input(torch.cat([latents] * 2) if cfg else latents, t)
-            eps = self.unet(x, t, encoder_hidden_states=embeds, return_dict=False)[0]
-            if cfg:
-                uncond, cond = eps.chunk(2)
-                eps = uncond + guidance_scale * (cond - uncond)
-            latents = scheduler.step(eps, t, latents, **extra, return_dict=False)[0]
-            if callback is not None:
-                values = {"latents": latents, "prompt_embeds": embeds}
-                out = callback(self, step, t, {k: values[k] for k in callback_inputs}) or {}
-                latents = out.get("latents", latents)
-            bar.update()
-        return latents
+    @staticmethod
+    def _frame_prompts(prompt, num_frames) -> tuple[list[str], int]:
+        """One prompt per frame: a list as given (``num_frames`` must match), or one string F times (default 8)."""
+        if isinstance(prompt, str):
+            num_frames = check_int("num_frames", 8 if num_frames is None else num_frames, 1)
+            return [prompt] * num_frames, num_frames
+        if not isinstance(prompt, (list, tuple)) or not all(isinstance(p, str) for p in prompt):
+            raise ValueError(f"prompt={prompt!r} is not allowed; use a string or a list of strings")
+        if not prompt:
+            raise ValueError("prompt=[] is not allowed; give one prompt per frame or a single string")
+        if num_frames is not None and check_int("num_frames", num_frames, 1) != len(prompt):
+            raise ValueError(f"num_frames={num_frames} does not match the {len(prompt)} frame prompts; "
+                             "give one prompt per frame (or one string for all frames)")
+        return list(prompt), len(prompt)
+
+    # ------------------------------------------------------------------ 2. encode prompts
+    def _encode_frames(self, call: VideoCall, device):
+        """Text embeddings of every frame's prompt; returns ``embeds(frames)``: the UNet's conditioning rows of
+        those frames ([negatives; positives] under guidance, as diffusers orders them)."""
+        positive, negative = self.encode_prompt(call.prompts, device, 1, call.guidance, call.negatives)
+
+        def embeds(frames):
+            return torch.cat([negative[frames], positive[frames]]) if call.guidance else positive[frames]
+
+        return embeds, positive.dtype
+
+    # ------------------------------------------------------------------ 3. timesteps, 4. initial latents
+    def _timesteps(self, call: VideoCall, device) -> torch.Tensor:
+        """The scheduler's timesteps for T = ``num_inference_steps`` (PNDM adds a warm-up step)."""
+        self.scheduler.set_timesteps(call.settings.num_inference_steps, device=device)
+        return self.scheduler.timesteps
+
+    def _initial_latents(self, call: VideoCall, latents, device, dtype) -> torch.Tensor:
+        """x_T of every frame: ``latents`` as given, else the noise of ``call.settings.noise`` (:mod:`direct2v.noise`;
+        the warm start draws independent noise and uses frame 1's)."""
+        if latents is None:
+            spec = call.settings.noise
+            kind = "independent" if spec.kind == "warm_start" else spec.kind
+            shape = (self.unet.config.in_channels, call.height // self.vae_scale_factor,
+                     call.width // self.vae_scale_factor)
+            latents = noises.sample_noise(kind, call.num_frames, shape, spec.weight, call.generator, device, dtype) \
+                * self.scheduler.init_noise_sigma
+        return latents.to(device, dtype)
+
+    # ------------------------------------------------------------------ 5. warm start
+    def _warm_start_indices(self, call: VideoCall, num_timesteps: int) -> tuple[int, int]:
+        """``(k1, k0)``: the positions in ``timesteps`` of T1 and T0, the warm start's two timesteps.
+
+        Text2Video-Zero counts t1 > t0 from the end, so T1 = ``timesteps[-t1-1]`` comes first:
+        k1 = len - t1 - 1 and k0 = len - t0 - 1 > k1. Without the warm start both are 0 (nothing alone).
+        """
+        if call.settings.warm_start is None:
+            return 0, 0
+        t0, t1 = call.settings.warm_start
+        return num_timesteps - t1 - 1, num_timesteps - t0 - 1
+
+    def _warm_start(self, call: VideoCall, latents, embeds, timesteps, bar):
+        """Text2Video-Zero's warm start (section 4.1: "the same scheduling mechanism as T2V-Z").
+
+        Frame 1 is denoised alone with its own prompt through ``timesteps[:k1]`` (to x_T1) and on through
+        ``timesteps[k1:k0]`` (to x_T0); the other frames are x_T0 translated by the motion field and
+        re-noised from T0 back to T1; then all frames continue together from step k1. The scheduler is
+        copied because multistep schedulers (PNDM) keep a history of past outputs: the joint denoising
+        must resume from frame 1's state at T1, not from the one at T0.
+
+        Returns ``(latents at T1, the scheduler at T1, k1)``; without the warm start ``(latents, self.scheduler, 0)``.
+        """
+        k1, k0 = self._warm_start_indices(call, len(timesteps))
+        if call.settings.warm_start is None:
+            return latents, self.scheduler, 0
+        scheduler = copy.deepcopy(self.scheduler)
+        x1 = self._denoise(latents[:1], embeds([0]), timesteps[:k1], first_step=0, scheduler=scheduler,
+                           call=call, bar=bar)
+        scheduler_t1 = copy.deepcopy(scheduler)
+        if call.num_frames == 1:
+            return x1, scheduler_t1, k1
+        x1_t0 = self._denoise(x1, embeds([0]), timesteps[k1:k0], first_step=k1, scheduler=scheduler, call=call,
+                              bar=bar)
+        motion_x, motion_y = call.settings.noise.motion
+        others = noises.translate_latents(x1_t0.repeat(call.num_frames - 1, 1, 1, 1), motion_x, motion_y,
+                                          range(1, call.num_frames), (call.height, call.width))
+        others = self._renoise(others, timesteps[k0], timesteps[k1], call.generator)
+        return torch.cat([x1, others]), scheduler_t1, k1
 
     def _renoise(self, x_t0, t0, t1, generator):
         """DDPM forward process from timestep t0 to t1 (> t0), as Text2Video-Zero's ``forward_loop``.
@@ -283,10 +261,73 @@ class DirecT2VPipeline(StableDiffusionPipeline):
         alpha = torch.prod(alphas[int(t0):int(t1)]).to(x_t0.device, torch.float32)
         return (alpha.sqrt() * x_t0.float() + (1 - alpha).sqrt() * eps.float()).to(x_t0.dtype)
 
-    def _initial_noise(self, noise, num_frames, shape, weight, generator, device, dtype):
-        kind = "independent" if noise == "warm_start" else noise
-        return noises.sample_noise(kind, num_frames, shape, weight, generator, device, dtype) \
-            * self.scheduler.init_noise_sigma
+    # ------------------------------------------------------------------ 6. denoise
+    def _denoise(self, latents, embeds, timesteps, *, first_step, scheduler, call: VideoCall, bar, controller=None):
+        """Reverse process (Eq. 2) over ``timesteps`` (global step indices from ``first_step``) for one batch of
+        frames; ``controller`` (the installed frame interaction) is told each step."""
+        extra = self.prepare_extra_step_kwargs(call.generator, call.eta)
+        scale = call.settings.guidance_scale
+        for j, t in enumerate(timesteps):
+            step = first_step + j
+            if controller is not None:
+                controller.set_step(step)
+            x = scheduler.scale_model_input(torch.cat([latents] * 2) if call.guidance else latents, t)
+            eps = self.unet(x, t, encoder_hidden_states=embeds, return_dict=False)[0]
+            if call.guidance:
+                uncond, cond = eps.chunk(2)
+                eps = uncond + scale * (cond - uncond)
+            latents = scheduler.step(eps, t, latents, **extra, return_dict=False)[0]
+            if call.callback is not None:
+                values = {"latents": latents, "prompt_embeds": embeds}
+                out = call.callback(self, step, t, {k: values[k] for k in call.callback_inputs}) or {}
+                latents = out.get("latents", latents)
+            bar.update()
+        return latents
+
+    def _denoise_video(self, call: VideoCall, latents, embeds, timesteps, *, first_step, scheduler, bar):
+        """All frames from ``first_step`` to the end, with frame interaction installed for these steps only.
+
+        The interaction (``self.interaction``) is installed unless it is plain self-attention with no open
+        :func:`~direct2v.attention.capture` (then the UNet's own processors, e.g. recurrent motion, stay).
+        Long videos (section 4.3): with F > B = ``max_batch_frames``, frames run in sections of h = floor(B/2):
+        the first section records its reference keys/values per (layer, step), the others replay them, so no
+        UNet batch holds more than h frames (2h rows under guidance).
+        """
+        from .attention import install_frame_interaction, uninstall_frame_interaction
+
+        controller = self.interaction = call.settings.interaction
+        controller.num_frames = call.section
+        installed = controller.mode != "self" or controller.capturing
+        if installed:
+            install_frame_interaction(self.unet, controller, layers=call.layers)
+        run = dict(first_step=first_step, call=call, bar=bar, controller=controller if installed else None)
+        try:
+            if call.section == call.num_frames:
+                return self._denoise(latents, embeds(list(range(call.num_frames))), timesteps, scheduler=scheduler,
+                                     **run)
+            out = []
+            for start in range(0, call.num_frames, call.section):
+                frames = list(range(start, min(start + call.section, call.num_frames)))
+                if installed and controller.mode in VALUE_MAPPING_MODES:
+                    controller.record() if start == 0 else controller.replay()
+                controller.num_frames = len(frames)
+                out.append(self._denoise(latents[frames], embeds(frames), timesteps,
+                                         scheduler=copy.deepcopy(scheduler), **run))  # each section from step k1
+            return torch.cat(out)
+        finally:
+            controller.stop_caching()
+            if installed:
+                uninstall_frame_interaction(self.unet)
+
+    # ------------------------------------------------------------------ 7. decode
+    def _decode(self, call: VideoCall, latents):
+        """Latents to frames in batches of at most ``max_batch_frames`` (all at once for short videos)."""
+        if call.output_type == "latent":
+            return latents
+        chunk = call.settings.max_batch_frames or call.num_frames
+        images = [self.vae.decode(latents[i:i + chunk] / self.vae.config.scaling_factor, return_dict=False)[0]
+                  for i in range(0, call.num_frames, chunk)]
+        return self.image_processor.postprocess(torch.cat(images), output_type=call.output_type)
 
     # ------------------------------------------------------------------ call
     @torch.no_grad()
@@ -299,12 +340,12 @@ class DirecT2VPipeline(StableDiffusionPipeline):
         width: int | None = None,
         num_inference_steps: int | None = None,
         guidance_scale: float | None = None,
-        attention: str = "rvm",
-        rvm_period: int = 4,
+        attention: str | None = None,
+        rvm_period: int | None = None,
         mapping_start: int | None = None,
         dsf_quantile: float | None = None,
         attention_layers: list[str] | None = None,
-        noise: str = "warm_start",
+        noise: str | NoiseSpec = "warm_start",
         noise_weight: float = 0.5,
         t0: int | None = None,
         t1: int | None = None,
@@ -320,8 +361,9 @@ class DirecT2VPipeline(StableDiffusionPipeline):
         return_dict: bool = True,
         callback_on_step_end=None,
         callback_on_step_end_tensor_inputs: tuple[str, ...] = ("latents",),
-        random_seed: int = 0,
-        dsf_scope: str = "frame",
+        random_seed: int | None = None,
+        dsf_scope: str | None = None,
+        interaction=None,
     ):
         """Render one video, frame f from prompt f.
 
@@ -333,15 +375,21 @@ class DirecT2VPipeline(StableDiffusionPipeline):
                 ``unet.config.sample_size * factor``).
             num_inference_steps: T (paper: 100 with PNDM). guidance_scale: classifier-free guidance (paper: 12.0).
                 ``None`` takes either from ``self.defaults``: the model's recommended settings, else the paper's.
-            attention: ``"self"``, ``"cross_frame"``, ``"sparse_causal"``, ``"rvm"`` or ``"random"``.
-            rvm_period: m of RVM (paper: 4). mapping_start: the step at which value mapping starts
+            attention: ``"self"``, ``"cross_frame"``, ``"sparse_causal"``, ``"rvm"`` (default) or ``"random"``.
+            rvm_period: m of RVM (default: the paper's 4). mapping_start: the step at which value mapping starts
                 (default: 4% of the steps, the paper's 4 of 100). dsf_quantile: phi of DSF (None: off).
+            random_seed: seed of ``attention="random"`` (default 0). dsf_scope: see ``FrameInteraction``.
+            interaction: a :class:`~direct2v.attention.FrameInteraction` instead of the six keywords above
+                (for example one with an open :func:`~direct2v.attention.capture`); the pipeline sets its
+                ``num_frames`` to the frames of each UNet batch. After the call ``pipe.interaction`` is the
+                interaction used, built or given.
             attention_layers: self-attention name prefixes to act on (None: all; the released code used
                 ``direct2v.attention.RELEASED_CODE_LAYERS``).
             noise: ``"independent"``, ``"shared"``, ``"autoregressive"`` (weight ``noise_weight``, see
                 :mod:`direct2v.noise`) or ``"warm_start"`` (Text2Video-Zero, with ``t0``/``t1``, see
                 :func:`warm_start_steps`; frame 1 is denoised alone with its own negative and positive
-                embeddings under guidance, the motion field warps the other frames at T0).
+                embeddings under guidance, the motion field warps the other frames at T0); or a
+                :class:`~direct2v.settings.NoiseSpec` holding all five noise settings.
             motion_field_strength_x, _y: motion dynamics in image pixels per frame (paper appendix A; 0 in
                 the main paper), used by the warm start.
             max_batch_frames: B; more frames than B make a long video (section 4.3).
@@ -350,121 +398,48 @@ class DirecT2VPipeline(StableDiffusionPipeline):
             output_type: ``"pil"``, ``"np"`` or ``"latent"``; return_latents: also return the final latents.
             callback_on_step_end: ``f(pipe, step, timestep, kwargs) -> dict`` after every step (the warm
                 start's frame-1 steps between T1 and T0 are reported twice: alone, then with all frames).
-            random_seed: seed of ``attention="random"``. dsf_scope: see ``FrameInteraction``.
         """
-        if height is None:
-            height = self.defaults.get("height") or self.unet.config.sample_size * self.vae_scale_factor
-        if width is None:
-            width = self.defaults.get("width") or self.unet.config.sample_size * self.vae_scale_factor
-        if num_inference_steps is None:
-            num_inference_steps = self.defaults["num_inference_steps"]
-        if guidance_scale is None:
-            guidance_scale = self.defaults["guidance_scale"]
-        prompts, negatives, num_frames, mapping_start, t0, t1 = self.check_video_inputs(
-            prompt, num_frames, negative_prompt, height, width, num_inference_steps, guidance_scale, attention,
-            rvm_period, mapping_start, dsf_quantile, attention_layers, noise, noise_weight, t0, t1,
-            max_batch_frames, latents, generator, seed, output_type, callback_on_step_end_tensor_inputs,
-            motion_field_strength_x, motion_field_strength_y, dsf_scope, random_seed)
-        if seed is not None:
-            generator = torch.Generator("cpu").manual_seed(seed)
+        if not isinstance(noise, NoiseSpec):
+            noise = NoiseSpec(kind=noise,
+                              weight=noise_weight, t0=t0, t1=t1,
+                              motion=(motion_field_strength_x, motion_field_strength_y))
+        interaction_kwargs = dict(attention=attention, rvm_period=rvm_period, mapping_start=mapping_start,
+                                  dsf_quantile=dsf_quantile, dsf_scope=dsf_scope, random_seed=random_seed)
+        call = self.check_video_inputs(  # 1. check inputs (the model's defaults for what is not given)
+            prompt=prompt, num_frames=num_frames, negative_prompt=negative_prompt,
+            height=self._default("height", height), width=self._default("width", width),
+            num_inference_steps=self._default("num_inference_steps", num_inference_steps),
+            guidance_scale=self._default("guidance_scale", guidance_scale), interaction_kwargs=interaction_kwargs,
+            interaction=interaction, attention_layers=attention_layers, noise=noise,
+            max_batch_frames=max_batch_frames, latents=latents, generator=generator, seed=seed, eta=eta,
+            output_type=output_type, callback=callback_on_step_end,
+            callback_inputs=callback_on_step_end_tensor_inputs)
         device = self._execution_device
-        cfg = guidance_scale > 1.0
-
-        positive, negative = self.encode_prompt(prompts, device, 1, cfg, negatives)
-
-        def embeds(frames):
-            return torch.cat([negative[frames], positive[frames]]) if cfg else positive[frames]
-
-        self.scheduler.set_timesteps(num_inference_steps, device=device)
-        timesteps = self.scheduler.timesteps
-        extra = self.prepare_extra_step_kwargs(generator, eta)
-        shape = (self.unet.config.in_channels, height // self.vae_scale_factor, width // self.vae_scale_factor)
-        if latents is None:
-            latents = self._initial_noise(noise, num_frames, shape, noise_weight, generator, device, positive.dtype)
-        latents = latents.to(device, positive.dtype)
-
-        first_step, scheduler = 0, self.scheduler
-        if noise == "warm_start":
-            k1, k0 = len(timesteps) - t1 - 1, len(timesteps) - t0 - 1
-            first_step = k1
-        alone = (k0 if num_frames > 1 else k1) if noise == "warm_start" else 0  # frame 1's steps alone
-        long_video = max_batch_frames is not None and num_frames > max_batch_frames
-        sections = math.ceil(num_frames / (max_batch_frames // 2)) if long_video else 1
-        with self.progress_bar(total=alone + sections * (len(timesteps) - first_step)) as bar:
-            if noise == "warm_start":  # Text2Video-Zero: frame 1 alone to T1 and T0, the others from it
-                scheduler = copy.deepcopy(self.scheduler)
-                x1 = self._denoise(latents[:1], embeds([0]), timesteps[:k1], 0, scheduler, guidance_scale, None,
-                                   extra, bar, callback_on_step_end, callback_on_step_end_tensor_inputs)
-                scheduler_t1 = copy.deepcopy(scheduler)
-                if num_frames > 1:
-                    x1_t0 = self._denoise(x1, embeds([0]), timesteps[k1:k0], k1, scheduler, guidance_scale, None,
-                                          extra, bar, callback_on_step_end, callback_on_step_end_tensor_inputs)
-                    others = noises.translate_latents(x1_t0.repeat(num_frames - 1, 1, 1, 1), motion_field_strength_x,
-                                                      motion_field_strength_y, range(1, num_frames), (height, width))
-                    others = self._renoise(others, timesteps[k0], timesteps[k1], generator)
-                    latents = torch.cat([x1, others])
-                else:
-                    latents = x1
-                scheduler = scheduler_t1
-            latents = self._denoise_video(latents, embeds, timesteps[first_step:], first_step, scheduler,
-                                          guidance_scale, extra, bar, attention, rvm_period, mapping_start,
-                                          dsf_quantile, dsf_scope, attention_layers, max_batch_frames, random_seed,
-                                          callback_on_step_end, callback_on_step_end_tensor_inputs)
-
-        if output_type == "latent":
-            frames = latents
-        else:
-            chunk = max_batch_frames or num_frames
-            images = [self.vae.decode(latents[i:i + chunk] / self.vae.config.scaling_factor, return_dict=False)[0]
-                      for i in range(0, num_frames, chunk)]
-            frames = self.image_processor.postprocess(torch.cat(images), output_type=output_type)
+        embeds, dtype = self._encode_frames(call, device)  # 2. encode prompts
+        timesteps = self._timesteps(call, device)  # 3. timesteps
+        latents = self._initial_latents(call, latents, device, dtype)  # 4. initial latents
+        k1, k0 = self._warm_start_indices(call, len(timesteps))
+        alone = k0 if call.num_frames > 1 else k1  # frame 1's steps on its own
+        sections = math.ceil(call.num_frames / call.section)
+        with self.progress_bar(total=alone + sections * (len(timesteps) - k1)) as bar:
+            latents, scheduler, first_step = self._warm_start(call, latents, embeds, timesteps, bar)  # 5. warm start
+            latents = self._denoise_video(call, latents, embeds, timesteps[first_step:], first_step=first_step,
+                                          scheduler=scheduler, bar=bar)  # 6. denoise
+        frames = self._decode(call, latents)  # 7. decode
         self.maybe_free_model_hooks()
         latents_out = latents if return_latents else None
         if not return_dict:
             return frames, latents_out
         return DirecT2VOutput(frames=frames, latents=latents_out)
 
-    def _denoise_video(self, latents, embeds, timesteps, first_step, scheduler, guidance_scale, extra, bar, attention,
-                       rvm_period, mapping_start, dsf_quantile, dsf_scope, attention_layers, max_batch_frames,
-                       random_seed, callback, callback_inputs):
-        """All frames from ``first_step`` to the end, with frame interaction installed for the call only.
-
-        Long videos (section 4.3): with F > B = ``max_batch_frames``, frames are processed in sections of
-        h = floor(B/2): the first section records its reference keys/values per (layer, step), the
-        others replay them, so no UNet batch holds more than h frames (2h rows under guidance).
-        """
-        from .attention import FrameInteraction, install_frame_interaction, uninstall_frame_interaction
-
-        num_frames = latents.shape[0]
-        long_video = max_batch_frames is not None and num_frames > max_batch_frames
-        section = max_batch_frames // 2 if long_video else num_frames
-        controller = None
-        if attention != "self":
-            controller = FrameInteraction(mode=attention, num_frames=section, period=rvm_period,
-                                          start_step=mapping_start, dsf_quantile=dsf_quantile, seed=random_seed,
-                                          dsf_scope=dsf_scope)
-            install_frame_interaction(self.unet, controller, layers=attention_layers)
-        try:
-            if not long_video:
-                return self._denoise(latents, embeds(list(range(num_frames))), timesteps, first_step, scheduler,
-                                     guidance_scale, controller, extra, bar, callback, callback_inputs)
-            out = []
-            for start in range(0, num_frames, section):
-                frames = list(range(start, min(start + section, num_frames)))
-                if controller is not None:
-                    if start == 0:
-                        controller.record()
-                    else:
-                        controller.replay()
-                    controller.num_frames = len(frames)
-                out.append(self._denoise(latents[frames], embeds(frames), timesteps, first_step,
-                                         copy.deepcopy(scheduler), guidance_scale, controller, extra,
-                                         bar, callback, callback_inputs))
-            return torch.cat(out)
-        finally:
-            if controller is not None:
-                controller.stop_caching()
-                uninstall_frame_interaction(self.unet)
+    def _default(self, name: str, value):
+        """``value``, or the model's recommended setting ``name`` (``self.defaults``), or for the frame size
+        the UNet's sample size in pixels."""
+        if value is not None:
+            return value
+        if name in ("height", "width"):
+            return self.defaults.get(name) or self.unet.config.sample_size * self.vae_scale_factor
+        return self.defaults[name]
 
 
 def load_pipeline(name_or_path: str | os.PathLike = "shapes", device=None, dtype=None, **kwargs) -> DirecT2VPipeline:

@@ -127,3 +127,10 @@ def atomic_path(path: str | os.PathLike):
     (one file of :func:`atomic_paths`)."""
     with atomic_paths(path) as (tmp,):
         yield tmp
+
+
+def write_text_atomic(path: str | os.PathLike, text: str) -> Path:
+    """Write ``text`` (UTF-8) to ``path`` through :func:`atomic_path`; return the path."""
+    with atomic_path(path) as tmp:
+        Path(tmp).write_text(text, encoding="utf-8")
+    return Path(path)

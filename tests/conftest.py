@@ -1,4 +1,12 @@
-"""Shared fixtures: a random-weight model with the shapes model's configuration (size "tiny")."""
+"""Shared fixtures: the one factory of offline test models, and the models built with it.
+
+- ``save_model(folder, unet, vae, text_encoder, tokenizer)`` writes any set of components as a pipeline folder
+  (PNDM scheduler, the shapes model's ``model_index.json``); every test model is written through it.
+- ``tiny_model``: the shapes model's configurations at size "tiny", random weights.
+- ``sd_model``: a tiny random pipeline with Stable Diffusion 1.5's layout (:mod:`sd_layout`).
+"""
+from pathlib import Path
+
 import pytest
 import torch
 from diffusers import AutoencoderKL, PNDMScheduler, UNet2DConditionModel
@@ -7,20 +15,44 @@ from transformers import CLIPTextModel
 from direct2v.shapes import model as mini
 
 
+def write_model_folder(folder, unet, vae, text_encoder, tokenizer) -> Path:
+    """Save the components, a PNDM scheduler and the model index into ``folder``; return it."""
+    folder = Path(folder)
+    unet.save_pretrained(folder / "unet")
+    vae.save_pretrained(folder / "vae")
+    text_encoder.save_pretrained(folder / "text_encoder")
+    tokenizer.save_pretrained(folder / "tokenizer")
+    PNDMScheduler(**mini.scheduler_config()).save_pretrained(folder / "scheduler")
+    mini.write_model_index(folder)
+    return folder
+
+
+def build_tiny_shapes(folder, seed: int = 0):
+    """The shapes model's configurations at size "tiny" with random weights (seeded); returns its CLIP config."""
+    torch.manual_seed(seed)
+    tok = mini.build_tokenizer()
+    config = mini.clip_config(tok, "tiny")
+    text = CLIPTextModel(config.text_config)
+    unet = UNet2DConditionModel(**mini.unet_config("tiny", cross_attention_dim=text.config.hidden_size))
+    write_model_folder(folder, unet, AutoencoderKL(**mini.vae_config("tiny")), text, tok)
+    return config
+
+
+@pytest.fixture(scope="session")
+def save_model():
+    return write_model_folder
+
+
+@pytest.fixture(scope="session")
+def tiny_shapes():
+    return build_tiny_shapes
+
+
 @pytest.fixture(scope="session")
 def tiny_model(tmp_path_factory):
     """The shapes model's configurations at size "tiny", random weights (the shipped weights may be training)."""
     folder = tmp_path_factory.mktemp("tiny")
-    torch.manual_seed(0)
-    tok = mini.build_tokenizer()
-    text = CLIPTextModel(mini.clip_config(tok, "tiny").text_config)
-    UNet2DConditionModel(**mini.unet_config("tiny", cross_attention_dim=text.config.hidden_size)).save_pretrained(
-        folder / "unet")
-    AutoencoderKL(**mini.vae_config("tiny")).save_pretrained(folder / "vae")
-    text.save_pretrained(folder / "text_encoder")
-    tok.save_pretrained(folder / "tokenizer")
-    PNDMScheduler(**mini.scheduler_config()).save_pretrained(folder / "scheduler")
-    mini.write_model_index(folder)
+    build_tiny_shapes(folder)
     return str(folder)
 
 

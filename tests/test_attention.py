@@ -225,7 +225,7 @@ def test_capture_records_maps(attn):
     with capture(ctrl, steps=[4], frames=[2]) as records:
         for step in range(6):
             run(attn, ctrl, x, step)
-    assert len(records) == 1 and not ctrl._captures
+    assert len(records) == 1 and not ctrl.captures
     r = records[0]
     assert (r.step, r.frame, r.reference) == (4, 2, 1)
     assert r.probs.shape == (24, 24) and r.probs.device.type == "cpu"

@@ -41,7 +41,10 @@ def test_gif_lifting_and_baseline_attention(tiny_model, tmp_path):
     ([PROMPT, "--noise", "shared", "--motion", "2", "0"], "--motion"),
     ([PROMPT, "--llm-model", "gpt-4o"], "--llm-model"),
     ([PROMPT, "--model", "./no/such/folder"], "no such folder"),
-    ([PROMPT, "--device", "cuda:7"] if not torch.cuda.is_available() else [PROMPT, "--steps", "0"], ""),
+    ([PROMPT, "--device", "cuda:7"], "--device 'cuda:7'") if not torch.cuda.is_available()
+    else ([PROMPT, "--steps", "0"], "--steps 0"),
+    ([PROMPT, "--rvm-period", "0"], "--rvm-period 0"),
+    ([PROMPT, "--attention", "sparse_causal", "--dsf-quantile", "0", "--max-batch-frames", "4"], "sparse_causal"),
     (["a purple dragon breathes fire"], "did not understand"),
     (["   "], "prompt is empty"),
 ])

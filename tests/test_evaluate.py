@@ -4,30 +4,17 @@ import json
 
 import numpy as np
 import pytest
-import torch
-from diffusers import AutoencoderKL, PNDMScheduler, UNet2DConditionModel
-from transformers import CLIPModel, CLIPTextModel
+from transformers import CLIPModel
 
 from direct2v import evaluate as E
 from direct2v.director import StoryboardDirector
-from direct2v.shapes import model as mini
 
 
 @pytest.fixture(scope="module")
-def tiny_folder(tmp_path_factory):
+def tiny_folder(tmp_path_factory, tiny_shapes):
     """The shapes model's configurations at size "tiny" with random weights, and a tiny CLIP in clip/."""
     folder = tmp_path_factory.mktemp("tiny")
-    torch.manual_seed(0)
-    tok = mini.build_tokenizer()
-    config = mini.clip_config(tok, "tiny")
-    CLIPTextModel(config.text_config).save_pretrained(folder / "text_encoder")
-    UNet2DConditionModel(**mini.unet_config("tiny", cross_attention_dim=config.text_config.hidden_size)) \
-        .save_pretrained(folder / "unet")
-    AutoencoderKL(**mini.vae_config("tiny")).save_pretrained(folder / "vae")
-    tok.save_pretrained(folder / "tokenizer")
-    PNDMScheduler(**mini.scheduler_config()).save_pretrained(folder / "scheduler")
-    mini.write_model_index(folder)
-    CLIPModel(config).save_pretrained(folder / "clip")
+    CLIPModel(tiny_shapes(folder)).save_pretrained(folder / "clip")
     return folder
 
 

@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 import torch
-from diffusers import AutoencoderKL, PNDMScheduler, UNet2DConditionModel
+from diffusers import AutoencoderKL, UNet2DConditionModel
 from transformers import CLIPTextConfig, CLIPTextModel
 
 import direct2v
@@ -15,19 +15,8 @@ PROMPTS = ["a red circle at the top left, day background", "a red circle at the 
 FAST = dict(num_inference_steps=2, height=64, width=64)
 
 
-def _save(folder, unet, vae, text_encoder, tokenizer):
-    torch.manual_seed(0)
-    unet.save_pretrained(folder / "unet")
-    vae.save_pretrained(folder / "vae")
-    text_encoder.save_pretrained(folder / "text_encoder")
-    tokenizer.save_pretrained(folder / "tokenizer")
-    PNDMScheduler(**mini.scheduler_config()).save_pretrained(folder / "scheduler")
-    mini.write_model_index(folder)
-    return folder
-
-
 @pytest.fixture(scope="module")
-def sd15_folder(tmp_path_factory):
+def sd15_folder(tmp_path_factory, save_model):
     """Stable Diffusion 1.5's UNet block structure (4 levels, 2 layers, 8 heads, cross-attention 768) with
     narrow channels, a VAE with factor 8 (64 px -> 8x8 latents) and a one-layer text encoder of width 768."""
     torch.manual_seed(0)
@@ -43,17 +32,7 @@ def sd15_folder(tmp_path_factory):
                                         num_hidden_layers=1, num_attention_heads=12,
                                         max_position_embeddings=mini.MAX_TOKENS, pad_token_id=tok.pad_token_id,
                                         bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id))
-    return _save(tmp_path_factory.mktemp("sd15"), unet, vae, text, tok)
-
-
-@pytest.fixture(scope="module")
-def shapes_tiny_folder(tmp_path_factory):
-    """The shapes model's own configurations at size "tiny", random weights."""
-    torch.manual_seed(0)
-    tok = mini.build_tokenizer()
-    text = CLIPTextModel(mini.clip_config(tok, "tiny").text_config)
-    unet = UNet2DConditionModel(**mini.unet_config("tiny", cross_attention_dim=text.config.hidden_size))
-    return _save(tmp_path_factory.mktemp("shapes"), unet, AutoencoderKL(**mini.vae_config("tiny")), text, tok)
+    return save_model(tmp_path_factory.mktemp("sd15"), unet, vae, text, tok)
 
 
 @pytest.fixture(scope="module")
@@ -68,8 +47,8 @@ def noise_for(pipe, frames, seed=0):
 
 
 # ----------------------------------------------------------------------------- loading and running
-def test_load_shapes_configuration_folder_runs(shapes_tiny_folder):
-    p = direct2v.load_pipeline(shapes_tiny_folder, device="cpu")
+def test_load_shapes_configuration_folder_runs(tiny_model):
+    p = direct2v.load_pipeline(tiny_model, device="cpu")
     p.set_progress_bar_config(disable=True)
     assert isinstance(p, direct2v.DirecT2VPipeline) and p.unet.dtype == torch.float32
     out = p(PROMPTS[:2], num_inference_steps=2, seed=0, dsf_quantile=0.2)
@@ -112,14 +91,51 @@ def test_single_prompt_and_num_frames(pipe):
     assert pipe(PROMPTS[0], seed=0, output_type="latent", **FAST).frames.shape[0] == 8  # default 8 frames
 
 
+def installed(pipe):
+    return sum(isinstance(p, FrameInteractionProcessor) for p in pipe.unet.attn_processors.values())
+
+
 def test_attention_is_uninstalled_after_a_failure(pipe):
+    seen = []
+
     def boom(p, i, t, kw):
-        assert any(isinstance(x, FrameInteractionProcessor) for x in p.unet.attn_processors.values()) or i < 2
-        raise RuntimeError("stop")
+        seen.append((i, installed(p)))
+        if i == 1:
+            raise RuntimeError("stop")
 
     with pytest.raises(RuntimeError, match="stop"):
         pipe(PROMPTS, seed=0, noise="independent", callback_on_step_end=boom, **FAST)
-    assert not any(isinstance(p, FrameInteractionProcessor) for p in pipe.unet.attn_processors.values())
+    layers = len(direct2v.attention.self_attention_layers(pipe.unet))
+    assert seen == [(0, layers), (1, layers)]  # installed on every layer while running
+    assert installed(pipe) == 0
+
+
+def test_an_interaction_object_equals_its_keywords_and_can_be_captured(pipe):
+    kw = dict(seed=2, noise="independent", output_type="latent", **FAST)
+    by_keywords = pipe(PROMPTS, attention="rvm", rvm_period=2, mapping_start=0, dsf_quantile=0.2, **kw).frames
+    built = pipe.interaction
+    assert isinstance(built, direct2v.FrameInteraction) and (built.mode, built.period, built.dsf_quantile) == \
+        ("rvm", 2, 0.2)
+    ctrl = direct2v.FrameInteraction("rvm", num_frames=1, period=2, start_step=0, dsf_quantile=0.2)
+    assert torch.equal(by_keywords, pipe(PROMPTS, interaction=ctrl, **kw).frames)
+    assert pipe.interaction is ctrl and ctrl.num_frames == 3  # the pipeline sets the frames per batch
+    with direct2v.capture(ctrl, steps=[1], frames=[0]) as records:
+        captured = pipe(PROMPTS, interaction=ctrl, **kw).frames
+    torch.testing.assert_close(captured, by_keywords, atol=1e-3, rtol=1e-3)  # capture computes DSF's details
+    layers = len(direct2v.attention.self_attention_layers(pipe.unet))
+    assert len(records) == layers and {(r.step, r.frame, r.reference) for r in records} == {(1, 0, 0)}
+    with pytest.raises(ValueError, match="given together"):
+        pipe(PROMPTS, interaction=ctrl, attention="self", **kw)
+
+
+def test_plain_self_attention_installs_nothing_unless_captured(pipe):
+    seen = []
+    pipe(PROMPTS, seed=0, attention="self", callback_on_step_end=lambda p, i, t, kw: seen.append(installed(p)), **FAST)
+    assert set(seen) == {0}
+    ctrl = direct2v.FrameInteraction("self", num_frames=3)
+    with direct2v.capture(ctrl, steps=[0], frames=[1]) as records:
+        pipe(PROMPTS, seed=0, interaction=ctrl, noise="independent", **FAST)
+    assert records and all(r.reference is None for r in records) and installed(pipe) == 0
 
 
 # ----------------------------------------------------------------------------- long videos (section 4.3)
@@ -134,7 +150,8 @@ def test_long_video_first_half_matches_and_batches_stay_bounded(pipe):
         long = pipe(prompts, latents=latents, max_batch_frames=4, **kw).frames
     finally:
         hook.remove()
-    assert max(batches) // 2 <= 2 <= 4  # guidance doubles the rows: at most floor(B/2) frames per UNet batch
+    # guidance doubles the rows: floor(B/2) = 2 frames per UNet batch, three sections over every timestep
+    assert batches == [4] * (3 * len(pipe.scheduler.timesteps))
     first = pipe(prompts[:2], latents=latents[:2], **kw).frames
     torch.testing.assert_close(long[:2], first)
     # later sections map onto the cached references: not the same as running them on their own

@@ -36,7 +36,8 @@ def test_recorded_attention_fills_records_and_restores_the_unet(tiny_model):
     fig = viz.strip_grid({"a": frames, "b": frames}, {"a": [{"color": True}] * 2, "b": [{"color": False}] * 2})
     import matplotlib.pyplot as plt
 
+    assert len(fig.axes) == 2 * 2  # two rows of two frames
     _, ax = plt.subplots()
     viz.overlay(ax, frames[0], rec.probs[0].numpy())
+    assert ax.images  # the frame and the map drawn on it
     plt.close("all")
-    assert fig is not None

@@ -4,18 +4,23 @@
   :func:`blocked_confidence`, :func:`dual_softmax_confidence`,
   :func:`sparse_causal_attention`).
 - :mod:`.controller`: :class:`FrameInteraction`, the step-driven schedule r(t') and the long-video cache.
-- :mod:`.processor`: the diffusers processor, :func:`install_frame_interaction`, :func:`capture`.
+- :mod:`.processor`: the diffusers processor, :func:`install_frame_interaction`, :func:`capture`, and
+  :func:`swap_self_attention`, the one helper that swaps self-attention processors (also for recurrent motion).
+- The allowed modes and every rule on the settings: :mod:`direct2v.settings`.
 """
-from .controller import MODES, VALUE_MAPPING_MODES, FrameInteraction
+from ..settings import ATTENTION_MODES, MODES, VALUE_MAPPING_MODES
+from .controller import FrameInteraction
 from .functional import (blocked_confidence, dual_softmax_confidence, filtered_queries, mapped_attention,
                          reference_keys, sparse_causal_attention, value_mapping_attention)
-from .processor import (RELEASED_CODE_LAYERS, AttentionRecord, FrameInteractionProcessor, capture,
-                        install_frame_interaction, self_attention_layers, uninstall_frame_interaction)
+from .processor import (ORIGINAL_PROCESSORS, RELEASED_CODE_LAYERS, AttentionRecord, FrameInteractionProcessor,
+                        capture, install_frame_interaction, layer_matches, select_layers, self_attention_layers,
+                        swap_self_attention, uninstall_frame_interaction)
 
 __all__ = [
-    "MODES", "VALUE_MAPPING_MODES", "FrameInteraction", "blocked_confidence", "dual_softmax_confidence",
+    "ATTENTION_MODES", "MODES", "VALUE_MAPPING_MODES", "FrameInteraction", "blocked_confidence", "dual_softmax_confidence",
     "filtered_queries",
     "mapped_attention", "reference_keys", "sparse_causal_attention", "value_mapping_attention",
     "RELEASED_CODE_LAYERS", "AttentionRecord", "FrameInteractionProcessor", "capture",
-    "install_frame_interaction", "self_attention_layers", "uninstall_frame_interaction",
+    "install_frame_interaction", "self_attention_layers", "uninstall_frame_interaction", "ORIGINAL_PROCESSORS",
+    "layer_matches", "select_layers", "swap_self_attention",
 ]

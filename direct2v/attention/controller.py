@@ -8,17 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .functional import DSF_SCOPES
-
-MODES = ("self", "cross_frame", "sparse_causal", "rvm", "random", "fixed")
-# modes whose frames attend one reference frame: value mapping (Eq. 4); DSF applies to these
-VALUE_MAPPING_MODES = ("cross_frame", "rvm", "random", "fixed")
-
-
-def _check_int(name, value, low):
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
-        raise ValueError(f"{name}={value!r} is not allowed; use an integer >= {low}")
-    return int(value)
+from ..settings import DSF_SCOPES, MODES, VALUE_MAPPING_MODES, check_choice, check_dsf, check_int
 
 
 class FrameInteraction:
@@ -47,33 +37,20 @@ class FrameInteraction:
 
     def __init__(self, mode="rvm", num_frames=8, period=4, start_step=0, dsf_quantile=None, reference=0,
                  seed=0, dsf_scope="frame", chunk_size=1024, cache_device=None):
-        if mode not in MODES:
-            raise ValueError(f"mode={mode!r} is not allowed; use one of {MODES}")
-        self.mode = mode
+        self.mode = check_choice("mode", mode, MODES)
         self.num_frames = num_frames
-        self.period = _check_int("period", period, 1)
-        self.start_step = _check_int("start_step", start_step, 0)
-        if dsf_quantile is not None:
-            if isinstance(dsf_quantile, bool) or not isinstance(dsf_quantile, (int, float)) \
-                    or not 0.0 <= dsf_quantile <= 1.0:
-                raise ValueError(f"dsf_quantile={dsf_quantile!r} is not allowed; use None or a number in [0, 1]")
-            if dsf_quantile > 0 and mode not in VALUE_MAPPING_MODES:
-                raise ValueError(f"dsf_quantile={dsf_quantile} needs a value-mapping mode {VALUE_MAPPING_MODES}, "
-                                 f"not mode={mode!r}")
-        self.dsf_quantile = float(dsf_quantile or 0.0)
-        self.reference = _check_int("reference", reference, 0)
-        if self.reference >= self.num_frames:
-            raise ValueError(f"reference={reference} is not allowed; use a frame in 0..{self.num_frames - 1}")
-        self.seed = _check_int("seed", seed, 0)
-        if dsf_scope not in DSF_SCOPES:
-            raise ValueError(f"dsf_scope={dsf_scope!r} is not allowed; use one of {DSF_SCOPES}")
-        self.dsf_scope = dsf_scope
-        self.chunk_size = _check_int("chunk_size", chunk_size, 1)
+        self.period = check_int("period", period, 1)
+        self.start_step = check_int("start_step", start_step, 0)
+        self.dsf_quantile = check_dsf(dsf_quantile, mode)  # 0.0: off
+        self.reference = check_int("reference", reference, 0, self.num_frames - 1)
+        self.seed = check_int("seed", seed, 0)
+        self.dsf_scope = check_choice("dsf_scope", dsf_scope, DSF_SCOPES)
+        self.chunk_size = check_int("chunk_size", chunk_size, 1)
         self.cache_device = cache_device
         self.step = 0
         self.cache = {}           # (layer, step) -> (K_r, V_r), each (G, heads, N, d)
         self.cache_mode = None    # None, "record" or "replay"
-        self._captures = []       # active capture() specs
+        self.captures = []        # the open capture() specs (see direct2v.attention.capture)
 
     @property
     def num_frames(self) -> int:
@@ -81,11 +58,11 @@ class FrameInteraction:
 
     @num_frames.setter
     def num_frames(self, value):
-        self._num_frames = _check_int("num_frames", value, 1)
+        self._num_frames = check_int("num_frames", value, 1)
 
     def set_step(self, step: int) -> None:
         """Called by the pipeline at each denoising step i (0-based)."""
-        self.step = _check_int("step", step, 0)
+        self.step = check_int("step", step, 0)
 
     def reference_frame(self, step: int | None = None) -> int | None:
         """r(t') at denoising ``step`` (default: the current one), 0-based; ``None`` means plain self-attention.
@@ -108,11 +85,12 @@ class FrameInteraction:
 
     def schedule(self, num_steps: int) -> list:
         """``[r(step) for step in range(num_steps)]``, for plots and tests."""
-        return [self.reference_frame(i) for i in range(_check_int("num_steps", num_steps, 0))]
+        return [self.reference_frame(i) for i in range(check_int("num_steps", num_steps, 0))]
 
     @property
-    def uses_dsf(self) -> bool:
-        return self.dsf_quantile > 0
+    def capturing(self) -> bool:
+        """Whether a :func:`~direct2v.attention.capture` is open on this controller."""
+        return bool(self.captures)
 
     # long videos (section 4.3): cache the reference keys and values of a first batch, then reuse them
     def record(self) -> None:
@@ -133,11 +111,13 @@ class FrameInteraction:
         if clear:
             self.cache.clear()
 
-    def _store(self, layer, k_ref, v_ref):
+    def store_reference(self, layer: str, k_ref, v_ref) -> None:
+        """Keep the reference keys/values of ``layer`` at the current step (while recording)."""
         device = self.cache_device or k_ref.device
         self.cache[(layer, self.step)] = (k_ref.detach().to(device), v_ref.detach().to(device))
 
-    def _cached(self, layer, device):
+    def cached_reference(self, layer: str, device):
+        """The recorded reference keys/values of ``layer`` at the current step, on ``device`` (while replaying)."""
         if (layer, self.step) not in self.cache:
             raise ValueError(f"no cached reference for layer {layer!r} at step {self.step}; "
                              "record a batch with the same layers and steps first")

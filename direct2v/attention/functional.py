@@ -12,7 +12,7 @@ import math
 import torch
 import torch.nn.functional as F
 
-DSF_SCOPES = ("frame", "batch")
+from ..settings import DSF_SCOPES  # noqa: E402 - the one list of scopes
 DSF_METHODS = ("auto", "blocked", "chunked", "dense")
 
 

@@ -19,7 +19,8 @@ from .functional import reference_keys, sparse_causal_attention, value_mapping_a
 # highest-resolution decoder stages). The paper's text speaks of the self-attention layers of the
 # U-Net in general, so the default here is every self-attention layer; pass this to follow the code.
 RELEASED_CODE_LAYERS = ("up_blocks.2", "up_blocks.3")
-_ORIGINAL = "_direct2v_original_processors"
+ORIGINAL_PROCESSORS = "_direct2v_original_processors"
+"""The UNet attribute where :func:`swap_self_attention` keeps the processors it replaced."""
 
 
 @dataclass
@@ -50,7 +51,7 @@ class FrameInteractionProcessor:
     def __call__(self, attn, hidden_states, encoder_hidden_states=None, attention_mask=None, temb=None, *args, **kwargs):
         c = self.controller
         ref = c.reference_frame()
-        if encoder_hidden_states is not None or (ref is None and not c._captures):
+        if encoder_hidden_states is not None or (ref is None and not c.captures):
             return self.plain(attn, hidden_states, encoder_hidden_states, attention_mask, temb)
         if attention_mask is not None and ref is not None:
             raise ValueError("attention_mask is not supported while frames interact; pass None")
@@ -75,20 +76,20 @@ class FrameInteractionProcessor:
             out = sparse_causal_attention(q, k, v, c.num_frames)
         else:
             if c.cache_mode == "replay":
-                kv_ref = c._cached(self.layer, q.device)
+                kv_ref = c.cached_reference(self.layer, q.device)
             else:
                 kv_ref = (reference_keys(k, ref, c.num_frames), reference_keys(v, ref, c.num_frames))
                 if c.cache_mode == "record":
-                    c._store(self.layer, *kv_ref)
+                    c.store_reference(self.layer, *kv_ref)
             # kv_ref only for a cached reference: with the frame's own, DSF may skip the reference frame;
             # details (every frame's confidence) only while capturing
             out = value_mapping_attention(
                 q, k, v, ref, c.num_frames, dsf_quantile=c.dsf_quantile, dsf_scope=c.dsf_scope,
                 chunk_size=c.chunk_size, kv_ref=kv_ref if c.cache_mode == "replay" else None,
-                return_details=bool(c._captures))
-            if c._captures:
+                return_details=bool(c.captures))
+            if c.captures:
                 out, details = out
-        if c._captures:
+        if c.captures:
             self._capture(q, k, ref, kv_ref, details)
 
         return finish_tokens(attn, out, residual, shape)
@@ -96,8 +97,8 @@ class FrameInteractionProcessor:
     def _capture(self, q, k, ref, kv_ref, details):
         c = self.controller
         num_frames, group = c.num_frames, q.shape[0] // c.num_frames - 1  # the last (conditional) group
-        for spec in c._captures:
-            if not _selected(self.layer, spec["layers"]) or (spec["steps"] is not None and c.step not in spec["steps"]):
+        for spec in c.captures:
+            if not layer_matches(self.layer, spec["layers"]) or (spec["steps"] is not None and c.step not in spec["steps"]):
                 continue
             for f in range(num_frames):
                 if spec["frames"] is not None and f not in spec["frames"]:
@@ -118,7 +119,8 @@ class FrameInteractionProcessor:
                 spec["records"].append(record)
 
 
-def _selected(layer: str, prefixes) -> bool:
+def layer_matches(layer: str, prefixes) -> bool:
+    """Whether ``layer`` is one of ``prefixes`` (name prefixes at dot boundaries; ``None``: every layer)."""
     return prefixes is None or any(layer == p or layer.startswith(p + ".") for p in prefixes)
 
 
@@ -127,16 +129,36 @@ def self_attention_layers(unet) -> list[str]:
     return [name[: -len(".processor")] for name in unet.attn_processors if name.endswith("attn1.processor")]
 
 
-def _prefixes(layers, available):
+def select_layers(unet, layers=None, name: str = "layers") -> list[str]:
+    """The self-attention layers of ``unet`` that ``layers`` (name prefixes, one string, or ``None`` for all)
+    selects; a prefix that matches none is a ``ValueError`` naming ``name`` and the available block prefixes."""
+    available = self_attention_layers(unet)
     if layers is None:
-        return None
-    layers = (layers,) if isinstance(layers, str) else tuple(layers)
-    for prefix in layers:
-        if not any(_selected(name, (prefix,)) for name in available):
-            blocks = sorted({".".join(name.split(".")[:2]) if name.startswith(("down", "up")) else name.split(".")[0]
-                             for name in available})
-            raise ValueError(f"layers={prefix!r} matches no self-attention layer; available prefixes: {blocks}")
-    return layers
+        return available
+    prefixes = (layers,) if isinstance(layers, str) else tuple(layers)
+    for prefix in prefixes:
+        if not any(layer_matches(layer, (prefix,)) for layer in available):
+            blocks = sorted({".".join(n.split(".")[:2]) if n.startswith(("down", "up")) else n.split(".")[0]
+                             for n in available})
+            raise ValueError(f"{name}={prefix!r} matches no self-attention layer of this UNet; available "
+                             f"prefixes: {blocks} (full names: direct2v.attention.self_attention_layers(unet))")
+    return [layer for layer in available if layer_matches(layer, prefixes)]
+
+
+def swap_self_attention(unet, make_processor, layers=None) -> list[str]:
+    """Put ``make_processor(layer_name)`` on the self-attention layers ``layers`` selects (see
+    :func:`select_layers`), first restoring any processors swapped in before; the replaced ones are kept
+    for :func:`uninstall_frame_interaction`. The one place that swaps processors: frame interaction and
+    recurrent motion (:mod:`direct2v.motion.recurrent`) both install through it. Returns the layer names."""
+    chosen = select_layers(unet, layers)
+    uninstall_frame_interaction(unet)
+    original = unet.attn_processors
+    processors = dict(original)
+    for name in chosen:
+        processors[name + ".processor"] = make_processor(name)
+    unet.set_attn_processor(processors)
+    setattr(unet, ORIGINAL_PROCESSORS, original)
+    return chosen
 
 
 def install_frame_interaction(unet, controller: FrameInteraction, layers=None) -> list[str]:
@@ -148,25 +170,15 @@ def install_frame_interaction(unet, controller: FrameInteraction, layers=None) -
     """
     if not isinstance(controller, FrameInteraction):
         raise ValueError(f"controller={controller!r} is not allowed; pass a FrameInteraction")
-    available = self_attention_layers(unet)
-    prefixes = _prefixes(layers, available)
-    uninstall_frame_interaction(unet)
-    original = unet.attn_processors
-    chosen = [name for name in available if _selected(name, prefixes)]
-    processors = dict(original)
-    for name in chosen:
-        processors[name + ".processor"] = FrameInteractionProcessor(controller, name)
-    unet.set_attn_processor(processors)
-    setattr(unet, _ORIGINAL, original)
-    return chosen
+    return swap_self_attention(unet, lambda name: FrameInteractionProcessor(controller, name), layers)
 
 
 def uninstall_frame_interaction(unet) -> None:
-    """Put back the processors that were there before :func:`install_frame_interaction` (no-op if none)."""
-    original = getattr(unet, _ORIGINAL, None)
+    """Put back the processors that were there before :func:`swap_self_attention` (no-op if none)."""
+    original = getattr(unet, ORIGINAL_PROCESSORS, None)
     if original is not None:
         unet.set_attn_processor(dict(original))
-        delattr(unet, _ORIGINAL)
+        delattr(unet, ORIGINAL_PROCESSORS)
 
 
 @contextmanager
@@ -180,11 +192,11 @@ def capture(controller: FrameInteraction, layers=None, steps=None, frames=None):
     spec = {"layers": None if layers is None else ((layers,) if isinstance(layers, str) else tuple(layers)),
             "steps": None if steps is None else set(steps), "frames": None if frames is None else set(frames),
             "records": []}
-    controller._captures.append(spec)
+    controller.captures.append(spec)
     try:
         yield spec["records"]
     finally:
-        controller._captures.remove(spec)
+        controller.captures.remove(spec)
 
 
 def prepare_tokens(attn, hidden_states, temb=None):

@@ -12,7 +12,7 @@ import json
 import os
 from pathlib import Path
 
-from .script import atomic_write_text
+from ..runtime import write_text_atomic
 
 ENV = "DIRECT2V_CACHE"
 
@@ -52,5 +52,5 @@ class ReplyCache:
 
     def put(self, fields: dict, replies: list[str]) -> Path:
         path = self.path(self.key(fields))
-        atomic_write_text(path, json.dumps({"key": fields, "replies": replies}, indent=1, ensure_ascii=False))
+        write_text_atomic(path, json.dumps({"key": fields, "replies": replies}, indent=1, ensure_ascii=False))
         return path

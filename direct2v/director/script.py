@@ -6,13 +6,7 @@ import os
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
-from ..runtime import atomic_path
-
-
-def atomic_write_text(path: str | os.PathLike, text: str) -> None:
-    """Write ``text`` to a temporary file next to ``path`` and move it into place."""
-    with atomic_path(path) as tmp:
-        Path(tmp).write_text(text, encoding="utf-8")
+from ..runtime import write_text_atomic
 
 
 def scene_to_dict(scene) -> dict:
@@ -76,7 +70,7 @@ class Script:
 
     def save(self, path: str | os.PathLike) -> Path:
         """Write the script as JSON (atomically); return the path."""
-        atomic_write_text(path, json.dumps(self.to_dict(), indent=2, ensure_ascii=False) + "\n")
+        write_text_atomic(path, json.dumps(self.to_dict(), indent=2, ensure_ascii=False) + "\n")
         return Path(path)
 
     @classmethod

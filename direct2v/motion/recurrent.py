@@ -39,8 +39,8 @@ import torch.nn.functional as F
 from torch import nn
 from diffusers.models.attention_processor import AttnProcessor2_0
 
-from ..attention.processor import (_ORIGINAL, _prefixes, _selected, finish_tokens, prepare_tokens, self_attention_layers,
-                                  uninstall_frame_interaction)
+from ..attention.processor import (finish_tokens, prepare_tokens, select_layers, self_attention_layers,
+                                  swap_self_attention, uninstall_frame_interaction)
 
 
 class RecurrentMemory(nn.Module):
@@ -91,10 +91,8 @@ class RecurrentMotion(nn.Module):
 
     @classmethod
     def for_unet(cls, unet, layers=None, hidden_ratio: float = 1.0) -> "RecurrentMotion":
-        available = self_attention_layers(unet)
-        prefixes = _prefixes(layers, available)
         modules = dict(unet.named_modules())
-        widths = {name: modules[name].to_q.in_features for name in available if _selected(name, prefixes)}
+        widths = {name: modules[name].to_q.in_features for name in select_layers(unet, layers)}
         return cls(widths, hidden_ratio)
 
     def cell(self, layer: str) -> RecurrentMemory:
@@ -157,14 +155,8 @@ def install_recurrent_attention(unet, motion: RecurrentMotion, num_frames: int |
     missing = [name for name in motion.layers if name not in available]
     if missing:
         raise ValueError(f"motion has layers {missing} that this UNet does not have; available: {sorted(available)}")
-    uninstall_frame_interaction(unet)
     motion.to(device=unet.device, dtype=unet.dtype)
-    original = unet.attn_processors
-    processors = dict(original)
-    for name in motion.layers:
-        processors[name + ".processor"] = RecurrentCausalProcessor(motion, name)
-    unet.set_attn_processor(processors)
-    setattr(unet, _ORIGINAL, original)
+    swap_self_attention(unet, lambda name: RecurrentCausalProcessor(motion, name), motion.layers)
     return motion.layers
 
 
