@@ -696,7 +696,8 @@ COMMITTED = Path(__file__).parent / "data" / "evaluation"
 def committed(folder: str | os.PathLike | None = None) -> dict:
     """The committed results, for the book to quote instead of typing numbers.
 
-    ``folder``: a run's output folder (default: ``direct2v/data/evaluation``, the committed full run).
+    ``folder``: a run's output folder, or the name of one under ``direct2v/data`` (``"dsf-study"``); default
+    ``direct2v/data/evaluation``, the committed full run.
     Returns ``{"command", "settings", "noise": {noise: {method: {...}}}, "by_kind": {noise: {kind: {method:
     {column: mean}}}}, "sweep": [...]}``; a method's entry holds ``label``, ``videos``, ``clip_per_frame``,
     ``event_per_frame``, every metric of ``SUMMARY_METRICS`` as ``{"mean", "low", "high"}`` (raw, as in
@@ -706,6 +707,8 @@ def committed(folder: str | os.PathLike | None = None) -> dict:
     noise setting existed read as ``warm_start``.
     """
     folder = Path(folder) if folder is not None else COMMITTED
+    if not (folder / "summary.json").exists() and (COMMITTED.parent / folder / "summary.json").exists():
+        folder = COMMITTED.parent / folder
     rec = json.loads((folder / "summary.json").read_text())
     by_noise = rec.get("by_noise") or {"warm_start": rec["summary"]}
     noise = {n: {m: {**{k: v for k, v in entry.items() if k != "metrics"}, **entry["metrics"]}

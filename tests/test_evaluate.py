@@ -238,6 +238,7 @@ def test_dsf_study_command_line(tiny_folder, tmp_path, capsys):
 def test_committed_numbers_are_read_from_the_committed_files():
     """What the book quotes through ``committed()`` is what the committed table shows."""
     read = E.committed()
+    assert E.committed("evaluation") == read
     assert read["command"].startswith("python -m direct2v.evaluate")
     methods = read["noise"]["warm_start"]
     first = next(iter(methods))
