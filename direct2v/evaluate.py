@@ -128,7 +128,7 @@ SWEEP_STORIES = (6, 9, 13, 21)   # appears, disappears, turns colour, turns colo
 SWEEP_QUANTILES = (0.0, 0.05, 0.1, 0.2, 0.4)
 SWEEP_STARTS = (0.0, 0.02, 0.04, 0.1, 0.2)
 """Mapping starts of the sweep, as fractions of the steps (the paper: 4 of 100)."""
-DEFAULT_START = 0.04
+DEFAULT_START = 0.04   # the pipeline's default mapping start, round(0.04 * steps): the paper's 4 of 100
 
 
 @dataclass
