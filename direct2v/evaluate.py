@@ -1,7 +1,9 @@
 """Replicate DirecT2V's Table 1 in the shapes world, with the metrics the paper lacks.
 
     python -m direct2v.evaluate [--quick] [--out DIR] [--steps 50] [--frames 8] [--seeds 0,1,2]
-                                [--methods self,cross_frame,...] [--device auto]
+                                [--methods self,cross_frame,...] [--noise warm_start,independent]
+                                [--dsf-study [--sweep-quantiles 0,0.05,...] [--sweep-starts 0,0.02,...]]
+                                [--device auto]
 
 A fixed set of shapes-world stories (``STORIES``: motion, appearance, growth, colour change,
 day to night, two objects) goes through the storyboard director, then through the pipeline once
@@ -17,27 +19,40 @@ judged on a prompt it cannot read. The first caption is what a single-prompt met
 given, and matches the paper's point: T2V-Z with one prompt keeps showing that prompt.
 
 Every method starts from the same noise for the same (story, seed) and uses the pipeline's defaults
-otherwise (Text2Video-Zero's warm start, PNDM, mapping from 4 % of the steps, motion dynamics off as
-in the paper's section 4.1), so differences between methods are paired. Guidance is the miniature's
-own 3.0, not the paper's 12.0 (see ``GUIDANCE``).
+otherwise (PNDM, mapping from 4 % of the steps, motion dynamics off as in the paper's section 4.1),
+so differences between methods are paired. Two noise settings (``NOISES``, ``--noise``): the paper's
+Text2Video-Zero warm start (every frame starts from frame 1's latent, re-noised), and independent
+noise per frame, where nothing but the attention ties the frames together. The single-prompt peer
+has no independent-noise form and runs under the warm start only. Guidance is the miniature's own
+3.0, not the paper's 12.0 (see ``GUIDANCE``).
 
 Per video: the CLIP score (0-100) of every frame against its own frame prompt and against the user
-prompt, Avg. Dist., CLIP-Temp, warping error, narrative accuracy, background change (consistency of
-unspecified details) and seconds; see :mod:`direct2v.metrics`. Written to ``--out``:
-``frames.csv`` (story x seed x method x frame), ``videos.csv`` (story x seed x method),
-``table.md`` (Table 1's layout plus the other metrics, bootstrap 95 % intervals over videos) and
-``summary.json`` (the command, the settings and the same numbers).
+prompt, Avg. Dist., CLIP-Temp, warping error, narrative accuracy, background change, identity and
+decoration consistency (the unnamed pattern and decorations of the shapes world, version 2), the
+share of frames where an object that appears, disappears or changes colour is shown as the
+storyboard says, and seconds; see :mod:`direct2v.metrics`. Written to ``--out``:
+``frames.csv`` (story x seed x noise x method x frame; per storyboard object ``obj<k>``: the colour
+it should show or ``absent``, the colour seen, and whether they agree), ``videos.csv`` (story x seed
+x noise x method), ``table.md`` and ``summary.json`` (the command, the settings and the numbers):
+per noise setting, Table 1's layout plus the other metrics with bootstrap 95 % intervals over
+videos, every method's paired difference to per-frame self-attention and to cross-frame attention
+(the same story, seed and noise; the (story, seed) units resampled), and a table per story kind.
+:func:`committed` reads the committed numbers back for the book.
+
+``--dsf-study`` asks where DSF should matter: RVM against RVM + DSF on the stories in which an
+object appears, disappears or changes colour (``DSF_STORIES``), then a sweep of the DSF quantile
+and of the step where value mapping starts on ``SWEEP_STORIES`` (``sweep.csv``, ``sweep.md``).
 """
 from __future__ import annotations
 
 import argparse
 import csv
+import io
 import json
 import math
 import os
 import shlex
 import sys
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -45,7 +60,9 @@ from pathlib import Path
 import numpy as np
 
 from .metrics import (CLIPScorer, NARRATIVE_KEYS, as_video, avg_dist, background_change, bootstrap_ci,
-                      clip_temp, judge_video, narrative_accuracy, warping_error)
+                      clip_temp, decoration_consistency, identity_consistency, narrative_accuracy,
+                      paired_bootstrap_ci, warping_error)
+from .runtime import atomic_paths
 from .shapes.model import GUIDANCE as SHAPES_GUIDANCE
 
 # (category, user prompt); every one is directed by the StoryboardDirector
@@ -95,6 +112,25 @@ FULL = dict(steps=50, frames=8, seeds=(0, 1, 2), methods=tuple(METHODS))
 NARRATIVE_COLUMNS = [f"narrative_{k}" for k in NARRATIVE_KEYS]
 
 
+NOISES = ("warm_start", "independent")
+"""Initial-noise settings (``pipe(noise=...)``): the paper's Text2Video-Zero warm start, and independent
+noise per frame, where only the attention ties the frames together."""
+NOISE_LABELS = {"warm_start": "the paper's warm start, every frame from frame 1's latent",
+                "independent": "independent noise per frame"}
+REFERENCES = ("self", "cross_frame")
+"""Every method's paired difference is taken to these: no frame interaction, and Text2Video-Zero's."""
+KINDS = tuple(dict.fromkeys(c for c, _ in STORIES))
+CHANGES = ("appear", "disappear", "color")
+"""Storyboard events that make an object's presence or colour change within a story."""
+DSF_STORIES = (6, 7, 8, 9, 13, 14, 15, 21, 22)
+"""The stories in which an object appears, disappears or changes colour (where DSF should matter)."""
+SWEEP_STORIES = (6, 9, 13, 21)   # appears, disappears, turns colour, turns colour beside another object
+SWEEP_QUANTILES = (0.0, 0.05, 0.1, 0.2, 0.4)
+SWEEP_STARTS = (0.0, 0.02, 0.04, 0.1, 0.2)
+"""Mapping starts of the sweep, as fractions of the steps (the paper: 4 of 100)."""
+DEFAULT_START = 0.04   # the pipeline's default mapping start, round(0.04 * steps): the paper's 4 of 100
+
+
 @dataclass
 class Results:
     """What a run produced: one dict per frame and per video, and the settings."""
@@ -103,11 +139,13 @@ class Results:
     videos: list[dict]
     settings: dict
 
-    def summary(self) -> dict:
-        return summarize(self.videos, self.frames, self.settings)
+    def summary(self, noise: str | None = None) -> dict:
+        """Per method, under ``noise`` (default: the first noise setting of the run)."""
+        return summarize(self.videos, self.frames, self.settings, noise)
 
     def table(self) -> str:
-        return markdown_table(self.summary(), self.settings)
+        settings = {k: v for k, v in self.settings.items() if k != "videos"}
+        return report(record(self.videos, self.frames, settings))
 
 
 def video_seed(story: int, seed: int) -> int:
@@ -115,8 +153,13 @@ def video_seed(story: int, seed: int) -> int:
     return 1000 * seed + story
 
 
-def generate(pipe, peer, method: str, script, seed: int, steps: int, guidance: float) -> np.ndarray:
-    """One video (F, H, W, 3) uint8 of ``script`` by ``method``; same noise for every method."""
+def generate(pipe, peer, method: str, script, seed: int, steps: int, guidance: float,
+             noise: str = "warm_start", **overrides) -> np.ndarray:
+    """One video (F, H, W, 3) uint8 of ``script`` by ``method``; same noise for every method.
+
+    ``noise``: the pipeline's initial noise (``NOISES``); ``overrides``: pipeline arguments that replace
+    the method's (the sweep's ``dsf_quantile``, ``mapping_start``).
+    """
     import torch
 
     from .pipeline import warm_start_steps
@@ -124,8 +167,10 @@ def generate(pipe, peer, method: str, script, seed: int, steps: int, guidance: f
     args = METHODS[method][1]
     if args is not None:
         out = pipe(script.frames, num_inference_steps=steps, guidance_scale=guidance, seed=seed,
-                   output_type="np", **args)
+                   output_type="np", noise=noise, **{**args, **overrides})
         return as_video(out.frames)
+    if noise != "warm_start" or overrides:
+        raise ValueError(f"method='t2vz_peer' runs with noise='warm_start' and no overrides only, not noise={noise!r}")
     t0, t1 = warm_start_steps(steps)
     out = peer(script.frames[0], video_length=len(script.frames), num_inference_steps=steps,
                guidance_scale=guidance, t0=t0, t1=t1, motion_field_strength_x=0, motion_field_strength_y=0,
@@ -133,42 +178,95 @@ def generate(pipe, peer, method: str, script, seed: int, steps: int, guidance: f
     return as_video(np.asarray(out.images))
 
 
+def story_tracks(script) -> list[dict]:
+    """The storyboard's objects of ``script`` and, per frame, the colour each should show (None: absent).
+
+    Each: ``name`` ("red square", its first colour), ``shape``, ``changes`` (it appears, disappears or
+    changes colour: ``CHANGES``) and ``slots`` (per frame, its index in ``script.scenes[f].objects``, or None).
+    The storyboard lists a frame's visible objects in track order, so each is found by its shape.
+    """
+    from .director import StoryboardDirector
+
+    tracks = StoryboardDirector().plan(script.prompt)[0]
+    out = [dict(name=f"{t.color} {t.shape}", shape=t.shape, color=t.color, slots=[],
+                changes=any(e.kind in CHANGES for e in t.events),
+                recolours=any(e.kind == "color" for e in t.events)) for t in tracks]
+    for f, scene in enumerate(script.scenes):
+        objs, i = scene.objects, 0
+        for track in out:
+            here = i < len(objs) and objs[i].shape == track["shape"] and \
+                (track["recolours"] or objs[i].color == track["color"])
+            track["slots"].append(i if here else None)
+            i += here
+        if i != len(objs):
+            raise ValueError(f"frame {f + 1} of {script.prompt!r} holds objects the storyboard's tracks do not explain")
+    return out
+
+
+def object_verdicts(detection, scene, tracks, f: int) -> list[tuple[str, str]]:
+    """Per track: (colour it should show or "absent", colour seen or "absent") in frame ``f``.
+
+    A present object is the detection :func:`~direct2v.shapes.detect.match` pairs with it, when it has
+    the track's shape; an absent one is seen when a detection left unpaired has its shape.
+    """
+    from .shapes.detect import match
+
+    paired = match(detection, scene)
+    unpaired = [d for d in detection.objects if all(d is not p for p in paired)]
+    out = []
+    for track in tracks:
+        slot = track["slots"][f]
+        if slot is not None:
+            expected, d = scene.objects[slot].color, paired[slot]
+            seen = d.color if d is not None and d.shape == track["shape"] else "absent"
+        else:
+            expected = "absent"
+            seen = next((d.color for d in unpaired if d.shape == track["shape"]), "absent")
+        out.append((expected, seen))
+    return out
+
+
 def measure(video: np.ndarray, script, scorer: CLIPScorer) -> tuple[list[dict], dict]:
     """Per-frame and per-video metrics of one generated video of ``script``."""
+    from .shapes.detect import detect, judge
+
     images = scorer.embed_images(video)
     per_frame = CLIPScorer.scores_from_embeddings(images, scorer.embed_texts(script.frames))
     per_user = CLIPScorer.scores_from_embeddings(images, scorer.embed_texts([script.prompt]))
-    verdicts = judge_video(video, script.scenes)
-    frames = []
+    detections = [detect(frame) for frame in video]
+    verdicts = [judge(d, scene) for d, scene in zip(detections, script.scenes)]
+    tracks = story_tracks(script)
+    frames, events = [], []
     for f, verdict in enumerate(verdicts):
         row = {"frame": f + 1, "frame_prompt": script.frames[f], "clip_frame": float(per_frame[f]),
                "clip_user": float(per_user[f])}
         row.update({f"narrative_{k}": ("" if verdict[k] is None else int(bool(verdict[k]))) for k in NARRATIVE_KEYS})
+        right = []
+        for k, (track, (expected, seen)) in enumerate(zip(tracks, object_verdicts(detections[f], script.scenes[f],
+                                                                                 tracks, f)), 1):
+            row.update({f"obj{k}": track["name"], f"obj{k}_expected": expected, f"obj{k}_seen": seen,
+                        f"obj{k}_right": int(expected == seen)})
+            if track["changes"]:
+                right.append(expected == seen)
+        row["event_right"] = float(np.mean(right)) if right else ""
+        events += [float(np.mean(right))] if right else []
         frames.append(row)
     accuracy = narrative_accuracy(verdicts=verdicts)
+    several = len(video) > 1
     video_row = {"clip_avg": float(per_frame.mean()), "clip_user_avg": float(per_user.mean()),
-                 "avg_dist": avg_dist(per_frame) if len(video) > 1 else float("nan"),
-                 "clip_temp": float(clip_temp(images).mean()) if len(video) > 1 else float("nan"),
-                 "warp_error": warping_error(video) if len(video) > 1 else float("nan"),
-                 "background_change": background_change(video, script.scenes) if len(video) > 1 else float("nan")}
+                 "avg_dist": avg_dist(per_frame) if several else float("nan"),
+                 "clip_temp": float(clip_temp(images).mean()) if several else float("nan"),
+                 "warp_error": warping_error(video) if several else float("nan"),
+                 "background_change": background_change(video, script.scenes) if several else float("nan"),
+                 "identity_consistency": identity_consistency(video, script.scenes) if several else float("nan"),
+                 "decoration_consistency": decoration_consistency(video, script.scenes) if several else float("nan"),
+                 "event_accuracy": float(np.mean(events)) if events else float("nan")}
     video_row.update({f"narrative_{k}": v for k, v in accuracy.items()})
     return frames, video_row
 
 
-def run(pipe=None, scorer=None, stories=None, seeds=(0,), methods=("self", "rvm"), steps: int = 50,
-        frames: int = 8, guidance: float = GUIDANCE, device=None, progress: bool = True,
-        keep_videos: bool = False) -> Results:
-    """Generate and measure every (story, seed, method); see the module docstring.
-
-    ``stories``: indices into ``STORIES`` (None: all) or (category, prompt) pairs. ``pipe``/``scorer``:
-    a loaded ``DirecT2VPipeline`` and :class:`~direct2v.metrics.CLIPScorer` (None: the shapes model's).
-    ``keep_videos``: also return the videos (``settings["videos"][(story, seed, method)]``).
-    """
-    from tqdm.auto import tqdm
-
-    from .director import StoryboardDirector
-    from .pipeline import load_pipeline, text2video_zero_peer
-
+def _check(methods, steps, frames, seeds, noises, stories):
+    """Validate a run's settings before any heavy work; return the chosen stories as (index, (kind, prompt))."""
     unknown = [m for m in methods if m not in METHODS]
     if unknown or not methods:
         raise ValueError(f"methods={list(methods)!r} is not allowed; use names from {list(METHODS)}")
@@ -178,37 +276,66 @@ def run(pipe=None, scorer=None, stories=None, seeds=(0,), methods=("self", "rvm"
         raise ValueError(f"frames={frames!r} is not allowed; use an integer >= 2 (Avg. Dist. compares frames)")
     if not seeds or not all(isinstance(s, int) and s >= 0 for s in seeds):
         raise ValueError(f"seeds={seeds!r} is not allowed; use a non-empty list of integers >= 0")
+    if isinstance(noises, str) or not noises or any(n not in NOISES for n in noises):
+        raise ValueError(f"noises={noises!r} is not allowed; use a non-empty list of names from {list(NOISES)}")
     chosen = list(range(len(STORIES))) if stories is None else list(stories)
     for i in chosen:
         if isinstance(i, int) and not 0 <= i < len(STORIES):
             raise ValueError(f"story index {i} is not allowed; use 0 to {len(STORIES) - 1}")
-    stories = [(i, STORIES[i]) if isinstance(i, int) else (None, tuple(i)) for i in chosen]
-    director = StoryboardDirector()
-    scripts = [director.direct(prompt, num_frames=frames) for _, (_, prompt) in stories]  # fails early
+    return [(i, STORIES[i]) if isinstance(i, int) else (None, tuple(i)) for i in chosen]
+
+
+def _load(pipe, scorer, device):
+    from .pipeline import load_pipeline
+
     if pipe is None:
         pipe = load_pipeline("shapes", device=device)
     pipe.set_progress_bar_config(disable=True)
-    peer = text2video_zero_peer(pipe) if "t2vz_peer" in methods else None
-    if peer is not None:
-        peer.set_progress_bar_config(disable=True)
     if scorer is None:
         scorer = CLIPScorer.from_pretrained("shapes", device=device)
+    return pipe, scorer
+
+
+def run(pipe=None, scorer=None, stories=None, seeds=(0,), methods=("self", "rvm"), steps: int = 50,
+        frames: int = 8, guidance: float = GUIDANCE, device=None, progress: bool = True,
+        keep_videos: bool = False, noises=("warm_start",)) -> Results:
+    """Generate and measure every (story, seed, noise, method); see the module docstring.
+
+    ``stories``: indices into ``STORIES`` (None: all) or (category, prompt) pairs. ``pipe``/``scorer``:
+    a loaded ``DirecT2VPipeline`` and :class:`~direct2v.metrics.CLIPScorer` (None: the shapes model's).
+    ``noises``: initial-noise settings from ``NOISES`` (the peer runs under ``warm_start`` only).
+    ``keep_videos``: also return the videos (``settings["videos"][(story, seed, method, noise)]``).
+    """
+    from tqdm.auto import tqdm
+
+    from .director import StoryboardDirector
+    from .pipeline import text2video_zero_peer
+
+    stories = _check(methods, steps, frames, seeds, noises, stories)
+    director = StoryboardDirector()
+    scripts = [director.direct(prompt, num_frames=frames) for _, (_, prompt) in stories]  # fails early
+    pipe, scorer = _load(pipe, scorer, device)
+    peer = text2video_zero_peer(pipe) if "t2vz_peer" in methods and "warm_start" in noises else None
+    if peer is not None:
+        peer.set_progress_bar_config(disable=True)
     frame_rows, video_rows, videos = [], [], {}
-    jobs = [(k, s, m) for k in range(len(stories)) for s in seeds for m in methods]
-    for k, seed, method in tqdm(jobs, desc="videos", disable=not progress):
+    jobs = [(k, s, n, m) for k in range(len(stories)) for s in seeds for n in noises for m in methods
+            if not (m == "t2vz_peer" and n != "warm_start")]
+    for k, seed, noise, method in tqdm(jobs, desc="videos", disable=not progress):
         (index, (category, prompt)), script = stories[k], scripts[k]
         story_id = index if index is not None else k
         start = time.perf_counter()
-        video = generate(pipe, peer, method, script, video_seed(story_id, seed), steps, guidance)
+        video = generate(pipe, peer, method, script, video_seed(story_id, seed), steps, guidance, noise)
         seconds = time.perf_counter() - start
         per_frame, per_video = measure(video, script, scorer)
-        key = dict(story=story_id, category=category, prompt=prompt, seed=seed, method=method)
+        key = dict(story=story_id, category=category, prompt=prompt, seed=seed, method=method, noise=noise)
         frame_rows += [{**key, **row} for row in per_frame]
         video_rows.append({**key, **per_video, "seconds": seconds})
         if keep_videos:
-            videos[(story_id, seed, method)] = video
+            videos[(story_id, seed, method, noise)] = video
     settings = dict(steps=steps, frames=frames, guidance=guidance, seeds=list(seeds), methods=list(methods),
-                    stories=[s for _, s in stories], dsf_quantile=DSF_QUANTILE, device=str(pipe.device))
+                    noises=list(noises), stories=[s for _, s in stories], dsf_quantile=DSF_QUANTILE,
+                    device=str(pipe.device))
     if keep_videos:
         settings["videos"] = videos
     return Results(frame_rows, video_rows, settings)
@@ -227,32 +354,109 @@ SUMMARY_METRICS = [  # (column of videos.csv, label, scale, digits, higher is be
     ("narrative_column_within_1", "Narrative: column within 1 (%)", 100, 1, True),
     ("narrative_row", "Narrative: rows right (%)", 100, 1, True),
     ("narrative_background", "Narrative: background right (%)", 100, 1, True),
+    ("event_accuracy", "Appearing / disappearing / recoloured object right (%)", 100, 1, True),
     ("background_change", "Background change (x100)", 100, 2, False),
+    ("identity_consistency", "Identity consistency: pattern kept (%)", 100, 1, True),
+    ("decoration_consistency", "Decoration consistency: IoU (%)", 100, 1, True),
     ("clip_temp", "CLIP-Temp (x100)", 100, 2, True),
     ("warp_error", "Warping error (x100)", 100, 2, False),
     ("seconds", "Seconds per video", 1, 2, False),
 ]
+PAIRED_METRICS = ["clip_avg", "avg_dist", "narrative_all", "event_accuracy", "background_change",
+                  "identity_consistency", "decoration_consistency", "clip_temp", "warp_error"]
+KIND_METRICS = ["clip_avg", "narrative_all", "identity_consistency", "decoration_consistency"]
+_SPEC = {col: (label, scale, digits, higher) for col, label, scale, digits, higher in SUMMARY_METRICS}
 
 
-def summarize(videos: list[dict], frames: list[dict], settings: dict) -> dict:
-    """Per method: mean per-frame CLIP score, and each summary metric with a bootstrap 95 % interval over videos."""
+def _noise_of(row: dict) -> str:
+    return row.get("noise") or "warm_start"   # files written before the noise column: the warm start
+
+
+def _number(x) -> float:
+    return float("nan") if x in ("", None) else float(x)
+
+
+def _nanmean(values) -> float:
+    x = np.array([_number(v) for v in values], dtype=float)
+    return float(np.nanmean(x)) if np.isfinite(x).any() else float("nan")
+
+
+def summarize(videos: list[dict], frames: list[dict], settings: dict, noise: str | None = None) -> dict:
+    """Per method, under one noise setting (default: the run's first): mean per-frame CLIP score, each
+    summary metric with a bootstrap 95 % interval over videos, per frame the share of videos whose
+    appearing, disappearing or recoloured object is right, and ``paired``: per reference method
+    (``REFERENCES``), the mean paired difference of every ``PAIRED_METRICS`` column (this method minus
+    the reference, on the same story, seed and noise) with a paired bootstrap 95 % interval over
+    (story, seed) units."""
+    noise = noise or settings.get("noises", ["warm_start"])[0]
+    videos = [v for v in videos if _noise_of(v) == noise]
+    frames = [r for r in frames if _noise_of(r) == noise]
     out = {}
     for method in settings["methods"]:
         vids = [v for v in videos if v["method"] == method]
+        if not vids:   # the peer under independent noise
+            continue
         rows = [r for r in frames if r["method"] == method]
         per_frame = [float(np.mean([r["clip_frame"] for r in rows if r["frame"] == f]))
                      for f in range(1, settings["frames"] + 1)]
+        event_per_frame = [_nanmean(r.get("event_right") for r in rows if r["frame"] == f)
+                           for f in range(1, settings["frames"] + 1)]
         metrics = {}
         for col, *_ in SUMMARY_METRICS:
-            est, lo, hi = bootstrap_ci([float(v[col]) for v in vids], seed=0)
+            est, lo, hi = bootstrap_ci([_number(v.get(col)) for v in vids], seed=0)
             metrics[col] = {"mean": est, "low": lo, "high": hi}
+        paired = {}
+        for ref in REFERENCES:
+            base = {(v["story"], v["seed"]): v for v in videos if v["method"] == ref}
+            if ref == method or not base:
+                continue
+            units = [v for v in vids if (v["story"], v["seed"]) in base]
+            paired[ref] = {}
+            for col in PAIRED_METRICS:
+                est, lo, hi = paired_bootstrap_ci([_number(v.get(col)) for v in units],
+                                                  [_number(base[v["story"], v["seed"]].get(col)) for v in units])
+                paired[ref][col] = {"mean": est, "low": lo, "high": hi, "units": len(units)}
         out[method] = {"label": METHODS[method][0], "videos": len(vids), "clip_per_frame": per_frame,
-                       "metrics": metrics}
+                       "event_per_frame": event_per_frame, "metrics": metrics, "paired": paired}
     return out
+
+
+def by_kind(videos: list[dict], settings: dict, noise: str | None = None) -> dict:
+    """``{kind: {method: {column: mean, "videos": n}}}`` of ``KIND_METRICS`` under one noise setting,
+    for the story kinds of the run (the categories of ``STORIES``, in their order)."""
+    noise = noise or settings.get("noises", ["warm_start"])[0]
+    videos = [v for v in videos if _noise_of(v) == noise]
+    kinds = list(dict.fromkeys(v["category"] for v in videos))
+    kinds.sort(key=lambda k: KINDS.index(k) if k in KINDS else len(KINDS))
+    out = {}
+    for kind in kinds:
+        out[kind] = {}
+        for method in settings["methods"]:
+            vids = [v for v in videos if v["category"] == kind and v["method"] == method]
+            if vids:
+                out[kind][method] = {"videos": len(vids), **{col: _nanmean(v.get(col) for v in vids)
+                                                              for col in KIND_METRICS}}
+    return out
+
+
+def record(videos: list[dict], frames: list[dict], settings: dict, command: str = "") -> dict:
+    """What ``summary.json`` holds: the command, the settings, ``summary`` (the first noise setting, as
+    before there were several) and ``by_noise`` / ``by_kind`` (keyed by noise setting)."""
+    noises = settings.get("noises", ["warm_start"])
+    by_noise = {n: summarize(videos, frames, settings, n) for n in noises}
+    return {"command": command, "settings": settings, "summary": by_noise[noises[0]], "by_noise": by_noise,
+            "by_kind": {n: by_kind(videos, settings, n) for n in noises}}
 
 
 def _fmt(x: float, digits: int) -> str:
     return "n/a" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:.{digits}f}"
+
+
+def _cell(s: dict, scale: float, digits: int, sign: bool = False) -> str:
+    mean = _fmt(s["mean"] * scale, digits)
+    if sign and mean != "n/a" and not mean.startswith("-"):
+        mean = "+" + mean
+    return f"{mean} [{_fmt(s['low'] * scale, digits)}, {_fmt(s['high'] * scale, digits)}]"
 
 
 def markdown_table(summary: dict, settings: dict) -> str:
@@ -264,11 +468,9 @@ def markdown_table(summary: dict, settings: dict) -> str:
     for f in range(settings["frames"]):
         lines.append(f"| Frame {f + 1} | " + " | ".join(_fmt(summary[m]["clip_per_frame"][f], 2) for m in methods) + " |")
     for col, label, scale, digits, higher in SUMMARY_METRICS:
-        cells = []
-        for m in methods:
-            s = summary[m]["metrics"][col]
-            cells.append(f"{_fmt(s['mean'] * scale, digits)} [{_fmt(s['low'] * scale, digits)}, "
-                         f"{_fmt(s['high'] * scale, digits)}]")
+        if not all(col in summary[m]["metrics"] for m in methods):   # a file written before the metric
+            continue
+        cells = [_cell(summary[m]["metrics"][col], scale, digits) for m in methods]
         arrow = "↑" if higher else "↓"
         lines.append(f"| {label} {arrow} | " + " | ".join(cells) + " |")
     n = summary[methods[0]]["videos"]
@@ -280,32 +482,200 @@ def markdown_table(summary: dict, settings: dict) -> str:
     return "\n".join(lines) + note
 
 
+def paired_table(summary: dict, reference: str) -> str:
+    """Every other method minus ``reference`` on the same videos: mean [paired bootstrap 95 % interval]."""
+    methods = [m for m in summary if reference in summary[m].get("paired", {})]
+    if not methods:
+        return ""
+    lines = ["| | " + " | ".join(summary[m]["label"] for m in methods) + " |",
+             "| --- |" + " --- |" * len(methods)]
+    for col in PAIRED_METRICS:
+        label, scale, digits, higher = _SPEC[col]
+        cells = [_cell(summary[m]["paired"][reference][col], scale, digits, sign=True) for m in methods]
+        lines.append(f"| {label} {'↑' if higher else '↓'} | " + " | ".join(cells) + " |")
+    units = summary[methods[0]]["paired"][reference][PAIRED_METRICS[0]]["units"]
+    return "\n".join(lines) + (f"\n\nDifference to {METHODS[reference][0]} ({reference}) on the same story, seed and "
+                               f"noise: mean over {units} (story, seed) units [paired bootstrap 95 % interval, units "
+                               "resampled]. An interval that excludes 0 is a difference the run can see.")
+
+
+def event_table(summary: dict, settings: dict) -> str:
+    """Per frame, the share of videos whose appearing, disappearing or recoloured object is right."""
+    methods = [m for m in summary if np.isfinite(summary[m].get("event_per_frame", [np.nan])).any()]
+    if not methods:
+        return ""
+    lines = ["| | " + " | ".join(summary[m]["label"] for m in methods) + " |",
+             "| --- |" + " --- |" * len(methods)]
+    for f in range(settings["frames"]):
+        lines.append(f"| Frame {f + 1} | " + " | ".join(_fmt(100 * summary[m]["event_per_frame"][f], 1)
+                                                         for m in methods) + " |")
+    return "\n".join(lines) + ("\n\nPer frame, % of the videos (stories where an object appears, disappears or "
+                               "changes colour) in which that object is shown as the storyboard says: present with "
+                               "the right colour, or absent.")
+
+
+def kind_tables(kinds: dict) -> str:
+    """One table per ``KIND_METRICS`` column: a row per story kind, a column per method."""
+    methods = list(dict.fromkeys(m for k in kinds.values() for m in k))
+    if not methods:
+        return ""
+    parts = []
+    for col in KIND_METRICS:
+        label, scale, digits, higher = _SPEC[col]
+        lines = [f"**{label}** {'↑' if higher else '↓'}", "",
+                 "| Story kind | " + " | ".join(METHODS[m][0] for m in methods) + " |",
+                 "| --- |" + " --- |" * len(methods)]
+        for kind, row in kinds.items():
+            n = max(r["videos"] for r in row.values())
+            lines.append(f"| {kind} ({n}) | " + " | ".join(_fmt(row[m][col] * scale, digits) if m in row else ""
+                                                          for m in methods) + " |")
+        parts.append("\n".join(lines))
+    return "\n\n".join(parts) + "\n\nMeans per story kind (videos per method in brackets)."
+
+
+def report(rec: dict) -> str:
+    """``table.md``: per noise setting, Table 1 with the other metrics, the paired differences to
+    ``REFERENCES``, the changing objects per frame, and the tables per story kind."""
+    settings = rec["settings"]
+    by_noise = rec.get("by_noise") or {"warm_start": rec["summary"]}
+    parts = [f"Command: `{rec['command']}`"] if rec.get("command") else []
+    for noise, summary in by_noise.items():
+        if not summary:
+            continue
+        parts.append(f"## Noise `{noise}`: {NOISE_LABELS.get(noise, noise)}")
+        parts.append(markdown_table(summary, settings))
+        for ref in REFERENCES:
+            if table := paired_table(summary, ref):
+                parts += [f"### Paired difference to {METHODS[ref][0]}", table]
+        if table := event_table(summary, settings):
+            parts += ["### The object that appears, disappears or changes colour, per frame", table]
+        if table := kind_tables(rec.get("by_kind", {}).get(noise, {})):
+            parts += ["### Per story kind", table]
+    return "\n\n".join(parts) + "\n"
+
+
+# ------------------------------------------------------------------ DSF study: where should DSF matter?
+def sweep_configs(quantiles=SWEEP_QUANTILES, starts=SWEEP_STARTS, steps: int = 50) -> list[tuple[float, int, float]]:
+    """(dsf_quantile, mapping_start in steps, its fraction) of the sweep: every quantile at the paper's
+    start (4 % of the steps), every start at the default quantile; repeats (equal steps) dropped."""
+    configs = [(float(q), DEFAULT_START) for q in quantiles] + [(DSF_QUANTILE, float(s)) for s in starts]
+    out, seen = [], set()
+    for q, frac in configs:
+        key = (q, round(frac * steps))
+        if key not in seen:
+            seen.add(key)
+            out.append((q, key[1], frac))
+    return out
+
+
+def sweep(pipe=None, scorer=None, stories=SWEEP_STORIES, seeds=(0,), quantiles=SWEEP_QUANTILES,
+          starts=SWEEP_STARTS, steps: int = 50, frames: int = 8, guidance: float = GUIDANCE, device=None,
+          noises=("warm_start",), progress: bool = True) -> list[dict]:
+    """RVM + DSF on ``stories`` for every :func:`sweep_configs` entry: one row per (story, seed, noise,
+    config) with the video metrics of :func:`measure`. The noise of a (story, seed) is the same in every
+    config, so the configs' differences are paired."""
+    from tqdm.auto import tqdm
+
+    from .director import StoryboardDirector
+
+    chosen = _check(("rvm_dsf",), steps, frames, seeds, noises, stories)
+    quantiles, starts = _fractions(quantiles, "quantiles"), _fractions(starts, "starts")
+    director = StoryboardDirector()
+    scripts = [director.direct(prompt, num_frames=frames) for _, (_, prompt) in chosen]
+    pipe, scorer = _load(pipe, scorer, device)
+    configs = sweep_configs(quantiles, starts, steps)
+    jobs = [(k, s, n, c) for k in range(len(chosen)) for s in seeds for n in noises for c in configs]
+    rows = []
+    for k, seed, noise, (q, start_step, frac) in tqdm(jobs, desc="sweep", disable=not progress):
+        (index, (category, prompt)), script = chosen[k], scripts[k]
+        story_id = index if index is not None else k
+        begin = time.perf_counter()
+        video = generate(pipe, None, "rvm_dsf", script, video_seed(story_id, seed), steps, guidance, noise,
+                         dsf_quantile=q, mapping_start=start_step)
+        seconds = time.perf_counter() - begin
+        _, per_video = measure(video, script, scorer)
+        rows.append(dict(story=story_id, category=category, prompt=prompt, seed=seed, noise=noise,
+                         dsf_quantile=q, mapping_start=start_step, mapping_start_fraction=frac, steps=steps,
+                         **per_video, seconds=seconds))
+    return rows
+
+
+def _fractions(values, name: str) -> tuple[float, ...]:
+    values = tuple(values)
+    if not values or any(isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 <= v <= 1 for v in values):
+        raise ValueError(f"{name}={values!r} is not allowed; use a non-empty list of numbers in [0, 1]")
+    return values
+
+
+SWEEP_METRICS = ["identity_consistency", "decoration_consistency", "background_change", "narrative_all",
+                 "event_accuracy", "clip_avg"]
+
+
+def sweep_summary(rows: list[dict]) -> list[dict]:
+    """Mean of ``SWEEP_METRICS`` per (noise, dsf_quantile, mapping_start), with the number of videos."""
+    out = {}
+    for r in rows:
+        key = (r["noise"], float(r["dsf_quantile"]), int(float(r["mapping_start"])))
+        out.setdefault(key, []).append(r)
+    table = []
+    for (noise, q, start), group in out.items():
+        entry = dict(noise=noise, dsf_quantile=q, mapping_start=start,
+                     mapping_start_fraction=float(group[0]["mapping_start_fraction"]), videos=len(group))
+        for col in SWEEP_METRICS:
+            entry[col] = _nanmean(r.get(col) for r in group)
+        table.append(entry)
+    return table
+
+
+def sweep_table(rows: list[dict]) -> str:
+    """``sweep.md``: consistency against narrative accuracy and CLIP score, per noise setting and config."""
+    summary = sweep_summary(rows)
+    head = ("| Noise | DSF quantile | Mapping start (step, % of steps) | " +
+            " | ".join(f"{_SPEC[c][0]} {'↑' if _SPEC[c][3] else '↓'}" for c in SWEEP_METRICS) + " | Videos |")
+    lines = [head, "| --- | --- | --- |" + " --- |" * (len(SWEEP_METRICS) + 1)]
+    for e in summary:
+        cells = [_fmt(e[c] * _SPEC[c][1], _SPEC[c][2]) for c in SWEEP_METRICS]
+        lines.append(f"| {e['noise']} | {e['dsf_quantile']:g} | {e['mapping_start']} "
+                     f"({100 * e['mapping_start_fraction']:g} %) | " + " | ".join(cells) + f" | {e['videos']} |")
+    steps = {int(float(r["steps"])) for r in rows}
+    return "\n".join(lines) + (f"\n\nRVM + DSF on stories {sorted({int(r['story']) for r in rows})}, means over "
+                               f"videos; {'/'.join(map(str, sorted(steps)))} steps. A quantile of 0 is RVM alone. "
+                               "Every quantile at the paper's mapping start, every start at quantile "
+                               f"{DSF_QUANTILE}.\n")
+
+
 # ------------------------------------------------------------------ files and command line
-def _write_csv(path: Path, rows: list[dict]) -> None:
+def _csv_text(rows: list[dict]) -> str:
     columns = list(dict.fromkeys(k for row in rows for k in row))
-    with open(path, "w", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=columns)
-        writer.writeheader()
-        writer.writerows(rows)
+    buffer = io.StringIO(newline="")
+    writer = csv.DictWriter(buffer, fieldnames=columns, restval="")
+    writer.writeheader()
+    writer.writerows(rows)
+    return buffer.getvalue()
+
+
+def _write_texts(out: Path, texts: dict[str, str]) -> Path:
+    """Write every file of ``texts`` into ``out``; they appear together or not at all."""
+    out = Path(out)
+    names = list(texts)
+    with atomic_paths(*(out / name for name in names)) as tmps:
+        for tmp, name in zip(tmps, names):
+            with open(tmp, "w", newline="") as fh:
+                fh.write(texts[name])
+    return out
 
 
 def write(results: Results, out: str | os.PathLike, command: str = "") -> Path:
-    """Write ``frames.csv``, ``videos.csv``, ``table.md`` and ``summary.json`` into ``out`` (each moved into place)."""
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    """Write ``frames.csv``, ``videos.csv``, ``table.md`` and ``summary.json`` into ``out`` (moved into place together)."""
     settings = {k: v for k, v in results.settings.items() if k != "videos"}
-    summary = summarize(results.videos, results.frames, settings)
-    table = markdown_table(summary, settings)
-    with tempfile.TemporaryDirectory(dir=out) as tmp:
-        tmp = Path(tmp)
-        _write_csv(tmp / "frames.csv", results.frames)
-        _write_csv(tmp / "videos.csv", results.videos)
-        (tmp / "table.md").write_text(f"Command: `{command}`\n\n{table}\n" if command else table + "\n")
-        (tmp / "summary.json").write_text(json.dumps({"command": command, "settings": settings,
-                                                      "summary": summary}, indent=2) + "\n")
-        for name in ("frames.csv", "videos.csv", "table.md", "summary.json"):
-            os.replace(tmp / name, out / name)
-    return out
+    rec = record(results.videos, results.frames, settings, command)
+    return _write_texts(Path(out), {"frames.csv": _csv_text(results.frames), "videos.csv": _csv_text(results.videos),
+                                    "table.md": report(rec), "summary.json": json.dumps(rec, indent=2) + "\n"})
+
+
+def write_sweep(rows: list[dict], out: str | os.PathLike) -> Path:
+    """Write ``sweep.csv`` (one row per video) and ``sweep.md`` into ``out`` (moved into place together)."""
+    return _write_texts(Path(out), {"sweep.csv": _csv_text(rows), "sweep.md": sweep_table(rows)})
 
 
 def read_videos(folder: str | os.PathLike) -> list[dict]:
@@ -314,14 +684,64 @@ def read_videos(folder: str | os.PathLike) -> list[dict]:
         rows = list(csv.DictReader(fh))
     for row in rows:
         for k, v in row.items():
-            if k not in ("category", "prompt", "method"):
+            if k not in ("category", "prompt", "method", "noise"):
                 row[k] = float(v) if v not in ("", "nan") else float("nan")
         row["story"], row["seed"] = int(row["story"]), int(row["seed"])
     return rows
 
 
+COMMITTED = Path(__file__).parent / "data" / "evaluation"
+
+
+def committed(folder: str | os.PathLike | None = None) -> dict:
+    """The committed results, for the book to quote instead of typing numbers.
+
+    ``folder``: a run's output folder, or the name of one under ``direct2v/data`` (``"dsf-study"``); default
+    ``direct2v/data/evaluation``, the committed full run.
+    Returns ``{"command", "settings", "noise": {noise: {method: {...}}}, "by_kind": {noise: {kind: {method:
+    {column: mean}}}}, "sweep": [...]}``; a method's entry holds ``label``, ``videos``, ``clip_per_frame``,
+    ``event_per_frame``, every metric of ``SUMMARY_METRICS`` as ``{"mean", "low", "high"}`` (raw, as in
+    videos.csv: narrative accuracy as a fraction) and ``paired[reference][column]``. E.g.
+    ``committed()["noise"]["warm_start"]["rvm"]["narrative_all"]["mean"]``. ``sweep`` is
+    :func:`sweep_summary` of the folder's ``sweep.csv`` (empty without one). Files written before the
+    noise setting existed read as ``warm_start``.
+    """
+    folder = Path(folder) if folder is not None else COMMITTED
+    if not (folder / "summary.json").exists() and (COMMITTED.parent / folder / "summary.json").exists():
+        folder = COMMITTED.parent / folder
+    rec = json.loads((folder / "summary.json").read_text())
+    by_noise = rec.get("by_noise") or {"warm_start": rec["summary"]}
+    noise = {n: {m: {**{k: v for k, v in entry.items() if k != "metrics"}, **entry["metrics"]}
+                 for m, entry in summary.items()} for n, summary in by_noise.items()}
+    rows = []
+    if (folder / "sweep.csv").exists():
+        with open(folder / "sweep.csv", newline="") as fh:
+            rows = list(csv.DictReader(fh))
+    return {"command": rec.get("command", ""), "settings": rec["settings"], "noise": noise,
+            "by_kind": rec.get("by_kind", {}), "sweep": sweep_summary(rows)}
+
+
 def _ints(text: str) -> tuple[int, ...]:
     return tuple(int(x) for x in text.split(",") if x.strip())
+
+
+def _noises(text: str) -> tuple[str, ...]:
+    names = tuple(x.strip() for x in text.split(",") if x.strip())
+    bad = [n for n in names if n not in NOISES]
+    if bad or not names:
+        raise argparse.ArgumentTypeError(f"{text!r} is not allowed; use a comma-separated list from {','.join(NOISES)}")
+    return names
+
+
+def _unit_floats(text: str) -> tuple[float, ...]:
+    try:
+        values = tuple(float(x) for x in text.split(",") if x.strip())
+    except ValueError:
+        values = ()
+    if not values or not all(0 <= v <= 1 for v in values):
+        raise argparse.ArgumentTypeError(f"{text!r} is not allowed; use comma-separated numbers in [0, 1], "
+                                         "e.g. 0,0.05,0.1")
+    return values
 
 
 def main(argv=None) -> Results:
@@ -330,12 +750,26 @@ def main(argv=None) -> Results:
                         help=f"CI size: stories {QUICK_STORIES}, {QUICK['frames']} frames, {QUICK['steps']} steps, "
                              f"seed 0, methods {','.join(QUICK['methods'])}")
     parser.add_argument("--out", type=Path, default=None,
-                        help="output folder (default: direct2v/data/evaluation, or evaluation-quick with --quick)")
+                        help="output folder (default: direct2v/data/evaluation, or evaluation-quick with --quick; "
+                             "direct2v/data/dsf-study or dsf-study-quick with --dsf-study)")
     parser.add_argument("--steps", type=int, default=None, help=f"PNDM steps (default {FULL['steps']}; paper 100)")
     parser.add_argument("--frames", type=int, default=None, help=f"frames per video (default {FULL['frames']})")
     parser.add_argument("--seeds", type=_ints, default=None, help="comma-separated seeds (default 0,1,2)")
     parser.add_argument("--methods", default=None, help=f"comma-separated, from {','.join(METHODS)}")
     parser.add_argument("--stories", type=_ints, default=None, help=f"comma-separated indices 0-{len(STORIES) - 1}")
+    parser.add_argument("--noise", type=_noises, default=NOISES,
+                        help=f"comma-separated initial-noise settings (default {','.join(NOISES)})")
+    parser.add_argument("--dsf-study", action="store_true",
+                        help=f"RVM against RVM+DSF on stories {','.join(map(str, DSF_STORIES))} (an object appears, "
+                             f"disappears or changes colour), then the DSF sweep on stories "
+                             f"{','.join(map(str, SWEEP_STORIES))} (sweep.csv, sweep.md)")
+    parser.add_argument("--sweep-stories", type=_ints, default=None,
+                        help=f"stories of the sweep (default {','.join(map(str, SWEEP_STORIES))})")
+    parser.add_argument("--sweep-quantiles", type=_unit_floats, default=SWEEP_QUANTILES,
+                        help=f"DSF quantiles of the sweep (default {','.join(map(str, SWEEP_QUANTILES))})")
+    parser.add_argument("--sweep-starts", type=_unit_floats, default=SWEEP_STARTS,
+                        help="mapping starts of the sweep, fractions of the steps "
+                             f"(default {','.join(map(str, SWEEP_STARTS))})")
     parser.add_argument("--guidance", type=float, default=GUIDANCE,
                         help=f"classifier-free guidance (default {GUIDANCE}; the paper's 12.0 over-saturates the miniature)")
     parser.add_argument("--model", default="shapes", help="pipeline folder or hub id (default: the shapes model)")
@@ -346,9 +780,18 @@ def main(argv=None) -> Results:
     steps = args.steps if args.steps is not None else size["steps"]
     frames = args.frames if args.frames is not None else size["frames"]
     seeds = args.seeds if args.seeds is not None else size["seeds"]
-    methods = tuple(args.methods.split(",")) if args.methods else size["methods"]
-    stories = args.stories if args.stories is not None else (QUICK_STORIES if args.quick else None)
-    out = args.out or (Path("evaluation-quick") if args.quick else Path(__file__).parent / "data" / "evaluation")
+    study = "dsf-study" if args.dsf_study else "evaluation"
+    default_methods = ("rvm", "rvm_dsf") if args.dsf_study else size["methods"]
+    methods = tuple(args.methods.split(",")) if args.methods else default_methods
+    if args.stories is not None:
+        stories = args.stories
+    elif args.dsf_study:
+        stories = DSF_STORIES[:2] if args.quick else DSF_STORIES
+    else:
+        stories = QUICK_STORIES if args.quick else None
+    sweep_stories = args.sweep_stories if args.sweep_stories is not None else \
+        (SWEEP_STORIES[:1] if args.quick else SWEEP_STORIES)
+    out = args.out or (Path(f"{study}-quick") if args.quick else Path(__file__).parent / "data" / study)
     try:
         from .pipeline import load_pipeline
         from .runtime import pick_device
@@ -357,14 +800,23 @@ def main(argv=None) -> Results:
         unknown = [m for m in methods if m not in METHODS]
         if unknown:
             raise ValueError(f"--methods {','.join(unknown)} is not allowed; use names from {','.join(METHODS)}")
+        _check(methods, steps, frames, seeds, args.noise, stories)
+        if args.dsf_study:
+            _check(("rvm_dsf",), steps, frames, seeds, args.noise, sweep_stories)
         pipe = load_pipeline(args.model, device=device)
         scorer = CLIPScorer.from_pretrained(args.clip, device=device)
-        results = run(pipe, scorer, stories, seeds, methods, steps, frames, args.guidance, device)
+        results = run(pipe, scorer, stories, seeds, methods, steps, frames, args.guidance, device,
+                      noises=args.noise)
+        rows = sweep(pipe, scorer, sweep_stories, seeds, args.sweep_quantiles, args.sweep_starts, steps, frames,
+                     args.guidance, device, args.noise) if args.dsf_study else None
     except ValueError as err:
         parser.error(str(err))
     command = "python -m direct2v.evaluate " + " ".join(shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:]))
     write(results, out, command.strip())
     print(results.table())
+    if rows is not None:
+        write_sweep(rows, out)
+        print(sweep_table(rows))
     print(f"\nwritten to {out}")
     return results
 

@@ -1,4 +1,5 @@
-"""direct2v.evaluate: the Table 1 replication runs end to end on a tiny random-weight pipeline."""
+"""direct2v.evaluate: the Table 1 replication runs end to end on a tiny random-weight pipeline (and once on the
+shipped weights); paired differences, per-kind tables, the DSF study and the committed-results reader."""
 import csv
 import json
 
@@ -37,26 +38,37 @@ def test_run_measures_every_video_and_writes_files(tiny_folder, tmp_path):
     scorer = CLIPScorer.from_pretrained(tiny_folder / "clip", device="cpu")
     methods = ("self", "cross_frame", "rvm_dsf", "t2vz_peer")
     results = E.run(pipe, scorer, stories=[0], seeds=(0,), methods=methods, steps=3, frames=3, device="cpu",
-                    progress=False, keep_videos=True)
-    assert len(results.videos) == 4 and len(results.frames) == 12
+                    progress=False, keep_videos=True, noises=("warm_start", "independent"))
+    # the peer has no independent-noise form: 4 videos under the warm start, 3 under independent noise
+    assert len(results.videos) == 7 and len(results.frames) == 21
     row = results.videos[0]
-    for key in ("clip_avg", "avg_dist", "clip_temp", "warp_error", "background_change", "narrative_all", "seconds"):
+    for key in ("clip_avg", "avg_dist", "clip_temp", "warp_error", "background_change", "narrative_all", "seconds",
+                "identity_consistency", "decoration_consistency", "event_accuracy", "noise"):
         assert key in row
     assert 0 <= row["clip_avg"] <= 100 and 0 <= row["narrative_all"] <= 1 and row["seconds"] > 0
+    assert {"obj1", "obj1_expected", "obj1_seen", "obj1_right"} <= set(results.frames[0])
     videos = results.settings["videos"]
-    assert videos[(0, 0, "self")].shape == (3, 64, 64, 3)
+    assert videos[(0, 0, "self", "warm_start")].shape == (3, 64, 64, 3)
     # paired noise: with cross-frame attention frame 1 attends to itself, so it is frame 1 of self-attention
-    first = [videos[(0, 0, m)][0].astype(int) for m in ("self", "cross_frame")]
-    assert np.abs(first[0] - first[1]).max() <= 3   # different seeds would differ by ~100
-    assert not np.array_equal(videos[(0, 0, "self")], videos[(0, 0, "rvm_dsf")])
+    for noise in ("warm_start", "independent"):
+        first = [videos[(0, 0, m, noise)][0].astype(int) for m in ("self", "cross_frame")]
+        assert np.abs(first[0] - first[1]).max() <= 3   # different seeds would differ by ~100
+    assert not np.array_equal(videos[(0, 0, "self", "warm_start")], videos[(0, 0, "rvm_dsf", "warm_start")])
+    assert not np.array_equal(videos[(0, 0, "self", "warm_start")], videos[(0, 0, "self", "independent")])
     out = E.write(results, tmp_path / "out", command="test")
     table = (out / "table.md").read_text()
     assert "| Frame 3 |" in table and "Avg. Dist." in table and "RVM+DSF" in table and "T2V-Z, 1 prompt" in table
+    assert "## Noise `independent`" in table and "### Paired difference to T2V-Z attn" in table
     with open(out / "frames.csv") as fh:
-        assert len(list(csv.DictReader(fh))) == 12
+        assert len(list(csv.DictReader(fh))) == 21
     summary = json.loads((out / "summary.json").read_text())
     assert summary["settings"]["frames"] == 3 and set(summary["summary"]) == set(methods)
-    assert len(E.read_videos(out)) == 4
+    assert set(summary["by_noise"]["independent"]) == set(methods) - {"t2vz_peer"}
+    assert len(E.read_videos(out)) == 7
+    read = E.committed(out)
+    assert read["noise"]["independent"]["rvm_dsf"]["paired"]["self"]["clip_avg"] == \
+        summary["by_noise"]["independent"]["rvm_dsf"]["paired"]["self"]["clip_avg"]
+    assert list(tmp_path.joinpath("out").iterdir()) and not list(tmp_path.joinpath("out").glob(".*tmp*"))
 
 
 def test_quick_command_line(tiny_folder, tmp_path, capsys):
@@ -75,3 +87,173 @@ def test_bad_arguments_fail_early():
         E.run(object(), object(), stories=[0], frames=1)
     with pytest.raises(SystemExit):
         E.main(["--methods", "nope", "--device", "cpu"])
+
+
+# ------------------------------------------------------------------ summaries on synthetic rows
+def _synthetic(noise="warm_start", shift=0.25):
+    """Two stories of two kinds x two seeds; ``rvm`` = ``self`` + ``shift`` on every metric, ``cross_frame`` = ``self``."""
+    videos, frames = [], []
+    for story, kind in ((0, "move"), (13, "colour change")):
+        for seed in (0, 1):
+            base = 0.3 + 0.2 * seed + 0.1 * (story == 13)
+            for method, d in (("self", 0.0), ("cross_frame", 0.0), ("rvm", shift)):
+                key = dict(story=story, category=kind, prompt=E.STORIES[story][1], seed=seed, method=method,
+                           noise=noise)
+                videos.append({**key, **{col: base + d for col, *_ in E.SUMMARY_METRICS}})
+                frames += [{**key, "frame": f, "clip_frame": 50.0 + d, "event_right": "" if story == 0 else 1.0}
+                           for f in (1, 2)]
+    return videos, frames
+
+
+SETTINGS = dict(frames=2, steps=3, guidance=3.0, seeds=[0, 1], methods=["self", "cross_frame", "rvm"],
+                noises=["warm_start", "independent"], stories=[E.STORIES[0], E.STORIES[13]], dsf_quantile=0.05,
+                device="cpu")
+
+
+def test_paired_differences_to_self_and_cross_frame():
+    v1, f1 = _synthetic("warm_start", 0.25)
+    v2, f2 = _synthetic("independent", -0.1)
+    summary = E.summarize(v1 + v2, f1 + f2, SETTINGS)             # the first noise setting
+    rvm = summary["rvm"]["paired"]
+    assert set(rvm) == {"self", "cross_frame"} and set(summary["self"]["paired"]) == {"cross_frame"}
+    for ref in ("self", "cross_frame"):
+        d = rvm[ref]["narrative_all"]
+        assert (d["mean"], d["low"], d["high"]) == pytest.approx((0.25, 0.25, 0.25)) and d["units"] == 4
+    same = summary["cross_frame"]["paired"]["self"]["identity_consistency"]
+    assert same["mean"] == 0 and same["low"] <= 0 <= same["high"]
+    assert summary["rvm"]["videos"] == 4 and summary["rvm"]["event_per_frame"] == [1.0, 1.0]
+    other = E.summarize(v1 + v2, f1 + f2, SETTINGS, "independent")["rvm"]["paired"]["self"]["clip_avg"]["mean"]
+    assert other == pytest.approx(-0.1)
+
+
+def test_per_kind_tables_group_by_story_kind():
+    videos, frames = _synthetic()
+    kinds = E.by_kind(videos, SETTINGS, "warm_start")
+    assert list(kinds) == ["move", "colour change"]        # the order of STORIES' categories
+    assert kinds["move"]["rvm"]["narrative_all"] == pytest.approx(np.mean([0.3, 0.5]) + 0.25)
+    assert kinds["colour change"]["self"]["narrative_all"] == pytest.approx(np.mean([0.4, 0.6]))
+    assert kinds["move"]["self"]["videos"] == 2
+    rec = E.record(videos, frames, {**SETTINGS, "noises": ["warm_start"]}, command="synthetic")
+    table = E.report(rec)
+    assert table.startswith("Command: `synthetic`") and "## Noise `warm_start`" in table
+    assert "### Per story kind" in table and "| colour change (2) | 50.0 | 50.0 | 75.0 |" in table
+    assert "| Narrative: all attributes right (%) ↑ | +0.0 [0.0, 0.0] | +25.0 [25.0, 25.0] |" in table
+
+
+def test_old_summaries_still_render():
+    videos, frames = _synthetic()
+    summary = E.summarize(videos, frames, SETTINGS)
+    for entry in summary.values():      # a summary.json written before the version-2 metrics
+        for col in ("identity_consistency", "decoration_consistency", "event_accuracy"):
+            del entry["metrics"][col]
+        del entry["paired"]
+    old = {k: v for k, v in SETTINGS.items() if k != "noises"}
+    table = E.markdown_table(summary, old)
+    assert "Avg. Dist." in table and "Identity" not in table
+    assert "Avg. Dist." in E.report({"command": "", "settings": old, "summary": summary})
+
+
+# ------------------------------------------------------------------ the storyboard's objects, frame by frame
+def test_dsf_stories_are_those_whose_objects_appear_disappear_or_recolour():
+    director = StoryboardDirector()
+    changing = [i for i, (_, p) in enumerate(E.STORIES)
+                if any(t["changes"] for t in E.story_tracks(director.direct(p, num_frames=8)))]
+    assert tuple(changing) == E.DSF_STORIES and set(E.SWEEP_STORIES) <= set(E.DSF_STORIES)
+    assert {E.STORIES[i][0] for i in E.DSF_STORIES} == {"appear later", "colour change", "two objects"}
+
+
+@pytest.mark.parametrize("story", [9, 13, 22])   # disappears, turns red, appears
+def test_object_verdicts_agree_on_the_ground_truth_video(story):
+    from direct2v.shapes.detect import detect
+    from direct2v.shapes.render import render_story
+
+    script = StoryboardDirector().direct(E.STORIES[story][1], num_frames=8)
+    tracks = E.story_tracks(script)
+    video = render_story(script.scenes, seed=0)
+    verdicts = [E.object_verdicts(detect(f), scene, tracks, k) for k, (f, scene) in enumerate(zip(video, script.scenes))]
+    expected = [[e for e, _ in v] for v in verdicts]
+    assert all(e == s for v in verdicts for e, s in v), verdicts
+    changing = next(k for k, t in enumerate(tracks) if t["changes"])
+    column = [e[changing] for e in expected]
+    assert len(set(column)) == 2    # the object changes: absent <-> present, or one colour to another
+    blank = np.stack([np.full_like(video[0], video[0][0, 0])] * 8)   # background only: every object absent
+    seen = [E.object_verdicts(detect(f), scene, tracks, k) for k, (f, scene) in enumerate(zip(blank, script.scenes))]
+    assert all(s == "absent" for v in seen for _, s in v)
+
+
+# ------------------------------------------------------------------ command line: new options
+@pytest.mark.parametrize("flag,value", [("--noise", "warm,independent"), ("--noise", ""),
+                                        ("--sweep-quantiles", "0,1.5"), ("--sweep-quantiles", "x"),
+                                        ("--sweep-starts", "0,-0.1")])
+def test_bad_new_options_exit_2_naming_the_flag(flag, value, capsys):
+    with pytest.raises(SystemExit) as err:
+        E.main([flag, value, "--device", "cpu"])
+    assert err.value.code == 2 and flag in capsys.readouterr().err
+
+
+def test_run_rejects_bad_noises_and_sweep_values():
+    with pytest.raises(ValueError, match="noises"):
+        E.run(object(), object(), stories=[0], noises="warm_start")
+    with pytest.raises(ValueError, match="noises"):
+        E.run(object(), object(), stories=[0], noises=("nope",))
+    with pytest.raises(ValueError, match="quantiles"):
+        E.sweep(object(), object(), stories=[13], quantiles=(2,))
+
+
+def test_sweep_configs_vary_one_setting_at_a_time():
+    configs = E.sweep_configs(steps=50)
+    assert (0.0, 2, 0.04) in configs and (0.4, 2, 0.04) in configs and (0.05, 10, 0.2) in configs
+    assert len(configs) == 9                       # 5 quantiles + 5 starts, the default counted once
+    assert len(E.sweep_configs((0.05,), (0.0, 0.04), steps=3)) == 1   # equal step counts are one config
+
+
+def test_dsf_study_command_line(tiny_folder, tmp_path, capsys):
+    E.main(["--dsf-study", "--model", str(tiny_folder), "--clip", str(tiny_folder / "clip"), "--device", "cpu",
+            "--stories", "13", "--sweep-stories", "9", "--seeds", "0", "--frames", "2", "--steps", "3",
+            "--noise", "independent", "--sweep-quantiles", "0,0.4", "--sweep-starts", "0.5", "--out", str(tmp_path)])
+    assert "| Noise | DSF quantile |" in capsys.readouterr().out
+    assert {r["method"] for r in E.read_videos(tmp_path)} == {"rvm", "rvm_dsf"}
+    with open(tmp_path / "sweep.csv") as fh:
+        rows = list(csv.DictReader(fh))
+    assert [(float(r["dsf_quantile"]), int(r["mapping_start"])) for r in rows] == [(0.0, 0), (0.4, 0), (0.05, 2)]
+    assert {r["story"] for r in rows} == {"9"} and {r["noise"] for r in rows} == {"independent"}
+    assert "| independent | 0.4 | 0 (4 %) |" in (tmp_path / "sweep.md").read_text()
+    assert len(E.committed(tmp_path)["sweep"]) == 3
+
+
+# ------------------------------------------------------------------ committed results, shipped weights
+def test_committed_numbers_are_read_from_the_committed_files():
+    """What the book quotes through ``committed()`` is what the committed table shows."""
+    read = E.committed()
+    assert E.committed("evaluation") == read
+    assert read["command"].startswith("python -m direct2v.evaluate")
+    methods = read["noise"]["warm_start"]
+    first = next(iter(methods))
+    s = methods[first]["narrative_all"]
+    cell = f"{100 * s['mean']:.1f} [{100 * s['low']:.1f}, {100 * s['high']:.1f}]"
+    table = (E.COMMITTED / "table.md").read_text()
+    assert f"| Narrative: all attributes right (%) ↑ | {cell} |" in table
+    assert len(methods[first]["clip_per_frame"]) == read["settings"]["frames"]
+    assert f"| Frame 1 | {methods[first]['clip_per_frame'][0]:.2f} |" in table
+    videos = [v for v in E.read_videos(E.COMMITTED) if v["method"] == first and v.get("noise", "warm_start") in
+              ("warm_start", "")]
+    assert s["mean"] == pytest.approx(np.mean([v["narrative_all"] for v in videos]))
+
+
+def test_smoke_on_the_shipped_weights(tmp_path, capsys):
+    """The tiniest run on the shipped miniature: both noises, the paired columns, every file."""
+    E.main(["--stories", "13", "--seeds", "0", "--methods", "self,cross_frame", "--frames", "2", "--steps", "3",
+            "--device", "cpu", "--out", str(tmp_path)])
+    assert "## Noise `independent`" in capsys.readouterr().out
+    assert {p.name for p in tmp_path.iterdir()} == {"frames.csv", "videos.csv", "table.md", "summary.json"}
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert summary["command"].startswith("python -m direct2v.evaluate --stories 13")
+    for noise in E.NOISES:
+        paired = summary["by_noise"][noise]["cross_frame"]["paired"]["self"]
+        assert set(paired) == set(E.PAIRED_METRICS) and paired["clip_avg"]["units"] == 1
+        assert summary["by_kind"][noise]["colour change"]["self"]["videos"] == 1
+    assert {(r["noise"], r["method"]) for r in E.read_videos(tmp_path)} == {
+        (n, m) for n in E.NOISES for m in ("self", "cross_frame")}
+    with open(tmp_path / "frames.csv") as fh:
+        frames = list(csv.DictReader(fh))
+    assert [r["obj1_expected"] for r in frames[:2]] == ["yellow", "red"] and frames[0]["obj1_right"] in ("0", "1")

@@ -183,6 +183,23 @@ def test_bootstrap_ci_contains_the_mean():
         M.bootstrap_ci(x, level=95)
 
 
+def test_paired_bootstrap_resamples_units_and_takes_the_mean_difference():
+    rng = np.random.default_rng(1)
+    units = rng.normal(0.5, 0.3, size=30)          # what a (story, seed) unit shares across methods
+    est, lo, hi = M.paired_bootstrap_ci(units, units.copy())
+    assert est == 0 and lo <= 0 <= hi             # identical methods: zero, an interval containing 0
+    assert M.paired_bootstrap_ci(units + 0.25, units) == pytest.approx((0.25, 0.25, 0.25))  # a constant shift
+    noisy = units + 0.1 + rng.normal(0, 0.02, size=30)
+    est, lo, hi = M.paired_bootstrap_ci(noisy, units)
+    assert est == pytest.approx((noisy - units).mean()) and 0 < lo < est < hi
+    _, ulo, uhi = M.bootstrap_ci(noisy)          # unpaired: the units' spread swamps the 0.1 shift
+    assert hi - lo < (uhi - ulo) / 5
+    a, b = [1.0, float("nan"), 3.0], [0.5, 2.0, float("nan")]
+    assert M.paired_bootstrap_ci(a, b) == (0.5, 0.5, 0.5)   # a unit missing on either side is dropped
+    with pytest.raises(ValueError, match="paired"):
+        M.paired_bootstrap_ci([1.0, 2.0], [1.0])
+
+
 def test_as_video_accepts_floats_and_rejects_bad_shapes():
     v = M.as_video(np.full((2, 8, 8, 3), 0.5))
     assert v.dtype == np.uint8 and v[0, 0, 0, 0] == 128

@@ -7,7 +7,8 @@
   storyboard's ground-truth scene of every frame (shapes world only).
 * :mod:`~direct2v.metrics.consistency`: how much the unspecified details (object patterns,
   background decorations) change between adjacent frames.
-* :mod:`~direct2v.metrics.bootstrap`: bootstrap confidence intervals over videos.
+* :mod:`~direct2v.metrics.bootstrap`: bootstrap confidence intervals over videos, and of paired
+  differences between two methods on the same videos.
 
 A video is an array (F, H, W, 3), uint8 or floats in [0, 1], or a list of PIL images
 (:func:`as_video`).
@@ -19,12 +20,12 @@ from .narrative import NARRATIVE_KEYS, judge_video, narrative_accuracy
 from .consistency import (background_change, background_changes, background_mask,
                           decoration_consistencies, decoration_consistency,
                           identity_consistencies, identity_consistency)
-from .bootstrap import bootstrap_ci
+from .bootstrap import bootstrap_ci, paired_bootstrap_ci
 
 __all__ = [
     "as_video", "CLIPScorer", "avg_dist", "clip_temp", "farneback_flow", "occlusion_mask",
     "warp_back", "warping_error", "warping_errors", "NARRATIVE_KEYS", "judge_video",
     "narrative_accuracy", "background_change", "background_changes", "background_mask",
     "identity_consistency", "identity_consistencies", "decoration_consistency",
-    "decoration_consistencies", "bootstrap_ci",
+    "decoration_consistencies", "bootstrap_ci", "paired_bootstrap_ci",
 ]
