@@ -63,6 +63,7 @@ from .metrics import (CLIPScorer, NARRATIVE_KEYS, as_video, avg_dist, background
                       clip_temp, decoration_consistency, identity_consistency, narrative_accuracy,
                       paired_bootstrap_ci, warping_error)
 from .runtime import atomic_paths
+from .settings import PAPER_INTERACTION
 from .shapes.model import GUIDANCE as SHAPES_GUIDANCE
 
 # (category, user prompt); every one is directed by the StoryboardDirector
@@ -93,7 +94,7 @@ STORIES: list[tuple[str, str]] = [
 ]
 QUICK_STORIES = (0, 6, 18)   # move, appear later, day to night
 
-DSF_QUANTILE = 0.05
+DSF_QUANTILE = PAPER_INTERACTION["dsf_quantile"]
 GUIDANCE = SHAPES_GUIDANCE
 """Classifier-free guidance of the runs. The paper uses 12.0 with Stable Diffusion; the shapes miniature at 12.0
 paints wrong, over-saturated colours (a red ball comes out yellow or blue), so it is evaluated at the scale its
@@ -109,7 +110,6 @@ METHODS: dict[str, tuple[str, dict | None]] = {  # name -> (label, pipeline argu
 }
 QUICK = dict(steps=20, frames=4, seeds=(0,), methods=("self", "cross_frame", "rvm"))
 FULL = dict(steps=50, frames=8, seeds=(0, 1, 2), methods=tuple(METHODS))
-NARRATIVE_COLUMNS = [f"narrative_{k}" for k in NARRATIVE_KEYS]
 
 
 NOISES = ("warm_start", "independent")
@@ -128,7 +128,7 @@ SWEEP_STORIES = (6, 9, 13, 21)   # appears, disappears, turns colour, turns colo
 SWEEP_QUANTILES = (0.0, 0.05, 0.1, 0.2, 0.4)
 SWEEP_STARTS = (0.0, 0.02, 0.04, 0.1, 0.2)
 """Mapping starts of the sweep, as fractions of the steps (the paper: 4 of 100)."""
-DEFAULT_START = 0.04   # the pipeline's default mapping start, round(0.04 * steps): the paper's 4 of 100
+DEFAULT_START = PAPER_INTERACTION["mapping_fraction"]   # the pipeline's default mapping start: the paper's 4 of 100
 
 
 @dataclass

@@ -32,9 +32,7 @@ import torch
 import torch.nn.functional as F
 from diffusers.utils.torch_utils import randn_tensor
 
-NOISE_KINDS = ("independent", "shared", "autoregressive", "warm_start")
-"""The ``noise=`` choices of :class:`direct2v.pipeline.DirecT2VPipeline`; the first three are samplers here,
-``warm_start`` is Text2Video-Zero's (frames made from frame 1's partly denoised latent)."""
+from .settings import NOISE_KINDS  # noqa: F401  (the pipeline's noise= choices; the first three are samplers here)
 
 
 def _check_frames_and_weight(num_frames: int, weight: float | None = None) -> None:

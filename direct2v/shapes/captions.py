@@ -103,11 +103,13 @@ class ParsedScene:
     background: str | None = None
 
 
-_SEPARATORS = {"and", ",", ".", ";", "with", "while", "then"}
+SEPARATORS = {"and", ",", ".", ";", "with", "while", "then"}
+"""Words that end one object's phrase (the parser and the grounding targets split on them)."""
 _TWO_WORD_COLUMNS = {tuple(c.split()): c for c in COLUMNS if " " in c}
 
 
-def _parse_object(words: list[str]) -> ParsedObject | None:
+def parse_object(words: list[str]) -> ParsedObject | None:
+    """One object's attributes from the words of its phrase (``None`` when it names neither colour nor shape)."""
     obj = ParsedObject()
     col_at = None
     i = 0
@@ -161,8 +163,8 @@ def parse(text: str, strict: bool = False) -> ParsedScene:
         if w in BACKGROUNDS and scene.background is None:
             scene.background = w
             continue
-        if w in _SEPARATORS:
-            obj = _parse_object(part)
+        if w in SEPARATORS:
+            obj = parse_object(part)
             if obj is not None:
                 scene.objects.append(obj)
             part = []

@@ -327,8 +327,6 @@ def clean_shape(obj: DetectedObject) -> bool:
 # --- judging ------------------------------------------------------------------------------
 _ATTRS = ("color", "shape", "size", "column", "row")
 _COLUMN_INDEX = {c: i for i, c in enumerate(COLUMNS)}
-JUDGE_KEYS = ("background", "count", "color", "shape", "size", "column", "column_within_1",
-              "row", "all")
 
 
 def _truth(truth) -> tuple[str | None, list[dict]]:

@@ -19,7 +19,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .captions import _SEPARATORS, _parse_object
+from .captions import SEPARATORS, parse_object
 from .model import SPECIAL_TOKENS
 from .world import BACKGROUNDS, COLORS, COLUMNS, ROWS, SHAPES, SIZES
 
@@ -43,11 +43,11 @@ def token_targets(tokens: list[str]) -> dict[str, list[int]]:
         framing = tok in _FRAMING
         if tok in BACKGROUNDS:
             background, part = tok, []
-        elif tok in _SEPARATORS or tok == "background":
+        elif tok in SEPARATORS or tok == "background":
             part = []
         elif not framing:
             part.append(tok)
-        obj = None if framing or not part else _parse_object(part)
+        obj = None if framing or not part else parse_object(part)
         for attr, classes in ATTRIBUTES.items():
             if attr == "background":
                 value = None if tok == SPECIAL_TOKENS["pad"] else background

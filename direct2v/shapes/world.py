@@ -67,11 +67,6 @@ DECORATION_COLORS: dict[str, tuple[tuple[int, int, int], ...]] = {
     "grass": (DECORATIONS["grass"][1], TUFT_COLOR),
     "dusk": (DECORATIONS["dusk"][1], SUN_COLOR),  # the horizon band and the sun on it
 }
-CLOUD_COLOR = DECORATIONS["day"][1]
-STAR_COLOR = DECORATIONS["night"][1]
-DUNE_COLOR = DECORATIONS["desert"][1]
-BLADE_COLOR = DECORATIONS["grass"][1]
-HORIZON_COLOR = DECORATIONS["dusk"][1]
 
 # --- objects ------------------------------------------------------------------------------
 WORLD_VERSION = 2
