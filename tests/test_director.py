@@ -549,3 +549,103 @@ def test_transformers_director_on_smollm2(tmp_path):
     assert replies and all(isinstance(r, str) for r in replies)
     for reply in replies:  # the token budget holds
         assert len(director._tokenizer(reply, add_special_tokens=False)["input_ids"]) <= 48 + 2
+
+
+# --- the storyboard, frame for frame: a golden record ------------------------------------
+STORYBOARD_GOLDEN = "storyboard_golden.json"
+STORYBOARD_FRAMES = (3, 8, 16)
+STORYBOARD_PROMPTS = [p for p, _ in NARRATIVES] + [
+    # direct2v.evaluate.STORIES
+    "a red ball moves from left to right",
+    "a blue square slides from the right to the left",
+    "a small yellow triangle moves from the top left to the bottom right",
+    "a red ball falls",
+    "a green square rises on grass",
+    "a purple ball bounces at night",
+    "a green ball at the left, later a red square appears at the right",
+    "a purple square at the right, later an orange ball appears at the left",
+    "a yellow square at the top left, later a blue ball appears at the bottom right",
+    "a red square at the left and a green ball at the right, later the ball disappears",
+    "a small red square grows",
+    "a large blue ball shrinks",
+    "a medium green triangle grows at night",
+    "a yellow ball turns red",
+    "a blue square turns green in the desert",
+    "an orange triangle turns purple at night",
+    "day turns to dusk and night while a red ball stays in the center",
+    "day turns to night while a yellow triangle stays at the left",
+    "a blue ball moves from left to right while day turns to night",
+    "a red ball falls while a blue square rises",
+    "a red ball moves from left to right and a yellow square grows",
+    "a blue square at the left and a red ball at the right, then the ball turns yellow",
+    "an orange ball moves from right to left in the desert, later a green square appears",
+    # more of the grammar: positions, "back", "across", chains, "it", three objects, errors
+    *FOUR,
+    "a red ball moves",
+    "a red ball",
+    "a red ball moves from left to right and back",
+    "a red ball moves from left to right, then back",
+    "a green box moves across, later it becomes blue",
+    "a red ball at the top left moves to the bottom right",
+    "a small red ball, a blue box and a green triangle at night",
+    "a red ball rolls to the far right then it bounces",
+    "at dusk a yellow triangle gets bigger then smaller",
+    "a blue ball appears, then it disappears later",
+    "night turns to day while an orange circle drops",
+    "a red ball rolls from left to right and a blue square appears later and a green triangle rises",
+    "a red circle dances",
+    "a corgi is running and another corgi joins later",
+    "a large red ball at the center and a large blue box at the center",
+    "a blue ball bounces then it disappears",
+    "a ball moves",
+    "red moves",
+    "it moves from left to right",
+    "day turns to night",
+    "a red ball, a blue box, a green triangle and a yellow ball",
+]
+
+
+def storyboard_record(prompt: str) -> dict:
+    """What the storyboard makes of ``prompt``: its plan, and per frame count the captions and scenes
+    (or the error). Regenerate the fixture only when a change of behaviour is meant:
+    ``python -c "import tests.test_director as t; t.write_storyboard_golden()"``."""
+    import dataclasses
+
+    from direct2v.director import StoryboardDirector
+
+    director, out = StoryboardDirector(), {}
+    try:
+        tracks, backgrounds = director.plan(prompt)
+        out["plan"] = dict(tracks=[dataclasses.asdict(t) for t in tracks], backgrounds=backgrounds,
+                           described=director.describe_plan(prompt))
+    except DirectorError as err:
+        out["plan"] = dict(error=str(err))
+    for n in STORYBOARD_FRAMES:
+        try:
+            script = director.direct(prompt, num_frames=n)
+            out[str(n)] = dict(frames=script.frames, scenes=[dataclasses.asdict(s) for s in script.scenes])
+        except DirectorError as err:
+            out[str(n)] = dict(error=str(err))
+    return json.loads(json.dumps(out))   # tuples as lists, as the fixture holds them
+
+
+def write_storyboard_golden():
+    from pathlib import Path
+
+    path = Path(__file__).parent / "data" / STORYBOARD_GOLDEN
+    path.parent.mkdir(exist_ok=True)
+    lines = [f"{json.dumps(p)}: {json.dumps(storyboard_record(p))}" for p in STORYBOARD_PROMPTS]
+    path.write_text("{\n" + ",\n".join(lines) + "\n}\n")   # one prompt a line
+
+
+def test_storyboard_matches_its_golden_record():
+    """Captions, scenes (exact floats), plans and error messages of ~60 prompts at 3, 8 and 16 frames
+    are those of the storyboard before the story model was split out (``tests/data/storyboard_golden.json``)."""
+    from pathlib import Path
+
+    golden = json.loads((Path(__file__).parent / "data" / STORYBOARD_GOLDEN).read_text())
+    assert list(golden) == STORYBOARD_PROMPTS
+    for prompt in STORYBOARD_PROMPTS:
+        assert storyboard_record(prompt) == golden[prompt], prompt
+    ok = [p for p in golden if "error" not in golden[p]["8"]]
+    assert len(ok) >= 30 and len(golden) - len(ok) >= 6   # both kinds are recorded
