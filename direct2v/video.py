@@ -33,18 +33,28 @@ MAX_FPS = 1000.0
 """The largest frame rate a file may declare."""
 
 
-def as_frames(frames) -> np.ndarray:
-    """``frames`` as a uint8 array ``(F, H, W, 3)``; ValueError for empty input or mixed sizes."""
+def as_frames(frames, name: str = "frames") -> np.ndarray:
+    """``frames`` as a uint8 array ``(F, H, W, 3)``: the one representation of a video for export,
+    plots and metrics (``direct2v.metrics.as_video`` is this function).
+
+    Accepts a list of PIL images or ``(H, W, 3)`` arrays, or an array or tensor ``(F, H, W, 3)``,
+    of uint8 or of floats in [0, 1] (a pipeline's ``output_type="np"``); floats are rounded
+    (x * 255), as the VAE's output is when saved as an image. ``ValueError`` naming ``name`` for
+    empty input, other shapes or dtypes, floats outside [0, 1] and mixed sizes.
+    """
     if isinstance(frames, np.ndarray) or hasattr(frames, "numpy"):  # array or tensor (F, H, W, 3)
-        items = list(np.asarray(frames.detach().cpu() if hasattr(frames, "detach") else frames))
+        array = np.asarray(frames.detach().cpu() if hasattr(frames, "detach") else frames)
+        if array.ndim != 4 or array.shape[-1] != 3:
+            raise ValueError(f"{name} of shape {array.shape} is not allowed; use (F, H, W, 3) RGB frames")
+        items = list(array)
     else:
         try:
             items = list(frames)
         except TypeError:
-            raise ValueError(f"frames of type {type(frames).__name__} are not allowed; use a list of PIL "
+            raise ValueError(f"{name} of type {type(frames).__name__} are not allowed; use a list of PIL "
                              "images or an array (F, H, W, 3)") from None
     if not items:
-        raise ValueError("frames is empty; a video needs at least one frame")
+        raise ValueError(f"{name} is empty; a video needs at least one frame")
     out = []
     for i, frame in enumerate(items):
         arr = np.asarray(frame.convert("RGB")) if isinstance(frame, PIL.Image.Image) else np.asarray(frame)
@@ -55,13 +65,40 @@ def as_frames(frames) -> np.ndarray:
                 raise ValueError(f"frame {i} has dtype {arr.dtype}; use uint8 or finite floats in [0, 1]")
             if arr.min() < -1e-3 or arr.max() > 1 + 1e-3:
                 raise ValueError(f"frame {i} has float values in [{arr.min():.3g}, {arr.max():.3g}]; "
-                                 "float frames must lie in [0, 1]")
+                                 "floats must lie in [0, 1]")
             arr = (arr.clip(0, 1) * 255).round().astype(np.uint8)
         if out and arr.shape != out[0].shape:
             raise ValueError(f"frame {i} is {arr.shape[1]}x{arr.shape[0]} but frame 0 is "
                              f"{out[0].shape[1]}x{out[0].shape[0]}; all frames must have one size")
         out.append(arr)
     return np.stack(out)
+
+
+def frames_to_tensor(frames):
+    """uint8 frames ``(N, H, W, 3)`` (array or tensor) -> float32 tensor ``(N, 3, H, W)`` in [-1, 1].
+
+    x / 127.5 - 1: what the VAE, the miniature UNet's training and the miniature CLIP take.
+    The inverse is :func:`tensor_to_frames`.
+    """
+    import torch
+
+    x = frames if isinstance(frames, torch.Tensor) else torch.from_numpy(np.require(frames, requirements=("C", "W")))
+    if x.dtype != torch.uint8 or x.ndim != 4 or x.shape[-1] != 3:
+        raise ValueError(f"frames of dtype {x.dtype} and shape {tuple(x.shape)} are not allowed; "
+                         "use uint8 frames (N, H, W, 3)")
+    return x.permute(0, 3, 1, 2).float() / 127.5 - 1
+
+
+def tensor_to_frames(x) -> np.ndarray:
+    """Float tensor ``(N, 3, H, W)`` in [-1, 1] (a VAE's decoded images) -> uint8 frames ``(N, H, W, 3)``.
+
+    Values are clamped to [-1, 1], then (x + 1) * 127.5 rounded: the inverse of :func:`frames_to_tensor`.
+    """
+    import torch
+
+    if x.ndim != 4 or x.shape[1] != 3:
+        raise ValueError(f"x of shape {tuple(x.shape)} is not allowed; use images (N, 3, H, W)")
+    return ((x.detach().float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
 
 
 def default_scale(height: int, width: int) -> int:
@@ -216,5 +253,5 @@ def show_video(frames, fps: float = 4, format: str = "mp4", scale: int | None = 
                 f'<source src="data:video/mp4;base64,{data}" type="video/mp4"></video>')
 
 
-__all__ = ["FORMATS", "as_frames", "check_fps", "check_scale", "contact_sheet", "default_scale", "save_video", "show_video", "upscale",
+__all__ = ["FORMATS", "as_frames", "frames_to_tensor", "tensor_to_frames", "check_fps", "check_scale", "contact_sheet", "default_scale", "save_video", "show_video", "upscale",
            "video_bytes"]

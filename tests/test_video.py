@@ -108,3 +108,44 @@ def test_show_video_embeds_base64():
     assert html.startswith("<video") and "data:video/mp4;base64," in html
     gif = V.show_video(frames(2), fps=2, format="gif", width=200).data
     assert gif.startswith('<img src="data:image/gif;base64,') and 'width="200"' in gif
+
+
+def test_as_frames_is_the_one_frame_conversion():
+    import torch
+
+    import direct2v.metrics as M
+
+    assert M.as_video is V.as_frames   # the metrics' name for the same function
+    video = frames(2)
+    floats = video / 255.0
+    for given in (video, list(video), [PIL.Image.fromarray(f) for f in video], torch.from_numpy(video),
+                  floats, torch.from_numpy(floats)):
+        assert np.array_equal(V.as_frames(given), video)
+    with pytest.raises(ValueError, match=r"clip of shape \(64, 64, 3\) is not allowed; use \(F, H, W, 3\)"):
+        V.as_frames(video[0], name="clip")
+    with pytest.raises(ValueError, match="clip is empty"):
+        V.as_frames([], name="clip")
+    with pytest.raises(ValueError, match="finite"):
+        V.as_frames(np.full((1, 8, 8, 3), np.nan))
+
+
+def test_frames_to_tensor_and_back():
+    import torch
+
+    video = frames(3, 16, 24)
+    x = V.frames_to_tensor(video)
+    assert x.dtype == torch.float32 and x.shape == (3, 3, 16, 24)
+    assert x.min() >= -1 and x.max() <= 1
+    assert torch.equal(x, torch.from_numpy(video).permute(0, 3, 1, 2).float() / 127.5 - 1)
+    assert torch.equal(V.frames_to_tensor(torch.from_numpy(video)), x)   # a tensor in, the same out
+    assert np.array_equal(V.tensor_to_frames(x), video)
+    assert np.array_equal(V.tensor_to_frames(x.half()), video)                          # fp16 in
+    assert (V.tensor_to_frames(torch.tensor([5.0, -5.0]).view(2, 1, 1, 1).expand(2, 3, 2, 2)) ==
+            np.array([255, 0]).reshape(2, 1, 1, 1)).all()                                  # clamped
+    read_only = video.copy()
+    read_only.flags.writeable = False
+    assert torch.equal(V.frames_to_tensor(read_only), x)
+    with pytest.raises(ValueError, match="uint8 frames"):
+        V.frames_to_tensor(video / 255.0)
+    with pytest.raises(ValueError, match=r"\(N, 3, H, W\)"):
+        V.tensor_to_frames(x.permute(0, 2, 3, 1))

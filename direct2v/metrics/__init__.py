@@ -11,9 +11,9 @@
   differences between two methods on the same videos.
 
 A video is an array (F, H, W, 3), uint8 or floats in [0, 1], or a list of PIL images
-(:func:`as_video`).
+(:func:`as_video`, which is :func:`direct2v.video.as_frames`: one owner for every module).
 """
-from .video import as_video
+from ..video import as_frames as as_video
 from .clip_score import CLIPScorer, avg_dist, clip_temp
 from .warping import farneback_flow, occlusion_mask, warp_back, warping_error, warping_errors
 from .narrative import NARRATIVE_KEYS, judge_video, narrative_accuracy

@@ -22,7 +22,7 @@ import numpy as np
 import torch
 
 from ..runtime import pick_device
-from .video import as_video
+from ..video import as_frames, frames_to_tensor
 
 MINIATURE_IMAGE_SIZE = 64
 
@@ -102,15 +102,15 @@ class CLIPScorer:
     def _pixels(self, video: np.ndarray) -> torch.Tensor:
         if self.processor is not None:
             return self.processor(images=list(video), return_tensors="pt").pixel_values
-        x = torch.from_numpy(np.ascontiguousarray(video).copy()).permute(0, 3, 1, 2).float()
+        x = frames_to_tensor(video)  # the miniature was trained on images / 127.5 - 1
         if x.shape[-1] != self.image_size or x.shape[-2] != self.image_size:
             x = torch.nn.functional.interpolate(x, size=(self.image_size,) * 2, mode="area")
-        return x / 127.5 - 1  # the miniature was trained on images / 127.5 - 1
+        return x
 
     @torch.no_grad()
     def embed_images(self, frames, batch_size: int = 64) -> torch.Tensor:
         """Unit-norm image embeddings (F, D) of a video or a list of images (CPU tensor)."""
-        video = as_video(frames)
+        video = as_frames(frames)
         out = []
         for i in range(0, len(video), batch_size):
             pixels = self._pixels(video[i:i + batch_size]).to(self.device)
@@ -133,7 +133,7 @@ class CLIPScorer:
     # ------------------------------------------------------------------ scores
     def scores(self, frames, prompts) -> np.ndarray:
         """CLIP score (0-100) of frame f against ``prompts[f]`` (or one string for every frame), shape (F,)."""
-        video = as_video(frames)
+        video = as_frames(frames)
         if isinstance(prompts, str):
             prompts = [prompts] * len(video)
         if len(prompts) != len(video):

@@ -24,7 +24,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from .video import as_video
+from ..video import as_frames
 
 DILATE = 2   # px added around every object pixel
 
@@ -43,7 +43,7 @@ def background_mask(frame: np.ndarray, dilate: int = DILATE) -> np.ndarray:
 
 
 def _checked(frames, scenes) -> np.ndarray:
-    video = as_video(frames)
+    video = as_frames(frames)
     if len(video) < 2:
         raise ValueError(f"a video of {len(video)} frame(s) has no adjacent pairs; give at least 2 frames")
     if scenes is not None and len(scenes) != len(video):

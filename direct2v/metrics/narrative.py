@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .video import as_video
+from ..video import as_frames
 
 NARRATIVE_KEYS = ("background", "count", "color", "shape", "size", "column", "column_within_1", "row", "all")
 
@@ -19,7 +19,7 @@ def judge_video(frames, scenes) -> list[dict]:
     """The detector's verdicts (``judge``) for every frame against its ground-truth scene."""
     from ..shapes.detect import detect, judge
 
-    video = as_video(frames)
+    video = as_frames(frames)
     scenes = list(scenes)
     if len(scenes) != len(video):
         raise ValueError(f"{len(scenes)} scenes for {len(video)} frames; give one ground-truth scene per frame")

@@ -23,7 +23,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from .video import as_video
+from ..video import as_frames
 
 FB_ALPHA, FB_BETA = 0.01, 0.5   # forward-backward consistency (Sundaram et al., 2010), px^2
 FARNEBACK = dict(pyr_scale=0.5, levels=3, winsize=9, iterations=5, poly_n=5, poly_sigma=1.1, flags=0)
@@ -71,7 +71,7 @@ def warping_errors(frames, squared: bool = False, return_masks: bool = False):
 
     With ``return_masks`` also the valid-pixel masks (F - 1, H, W).
     """
-    video = as_video(frames)
+    video = as_frames(frames)
     if len(video) < 2:
         raise ValueError(f"a video of {len(video)} frame(s) has no adjacent pairs; give at least 2 frames")
     errors, masks = [], []

@@ -35,6 +35,7 @@ import torch
 
 from ..runtime import atomic_path
 from ..shapes.model import GUIDANCE
+from ..video import as_frames
 from .data import CONDITIONS, MOTIONS, MotionClip
 
 METRICS = ("motion", "monotone", "video_ok", "object_kept", "background_kept", "per_frame_correct", "clip_temp",
@@ -69,7 +70,7 @@ def generate(pipe, clip: MotionClip, method: str, weights=None, noise: str = "in
                           noise_weight=noise_weight, **common).frames
     else:
         raise ValueError(f"method={method!r} is not allowed; use 'recurrent', 'sparse_causal', 'untuned' or 'direct2v'")
-    return (np.clip(frames, 0, 1) * 255).round().astype(np.uint8)
+    return as_frames(frames)
 
 
 def _target(detection, clip: MotionClip):

@@ -40,6 +40,7 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from ..runtime import atomic_path
+from ..video import frames_to_tensor
 from .recurrent import RecurrentMotion, install_recurrent_attention
 
 METHODS = ("recurrent", "sparse_causal")
@@ -201,7 +202,7 @@ def encode_clips(pipe, clips) -> tuple[torch.Tensor, torch.Tensor]:
     """VAE latents (mean, scaled) of every clip's frames and the text embedding of its one caption."""
     device = pipe.unet.device
     frames = torch.stack([torch.from_numpy(c.frames) for c in clips])                  # (V, F, H, W, 3)
-    x = frames.flatten(0, 1).permute(0, 3, 1, 2).float().div(127.5).sub(1.0).to(device, pipe.vae.dtype)
+    x = frames_to_tensor(frames.flatten(0, 1)).to(device, pipe.vae.dtype)
     latents = torch.cat([pipe.vae.encode(x[i:i + 64]).latent_dist.mean for i in range(0, len(x), 64)])
     latents = (latents * pipe.vae.config.scaling_factor).view(*frames.shape[:2], *latents.shape[1:])
     embeds, _ = pipe.encode_prompt([c.prompt for c in clips], device, 1, False)
