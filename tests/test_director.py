@@ -527,6 +527,7 @@ def test_storyboard_rejects_impossible_stories():
 
 
 # --- TransformersDirector on the real SmolLM2-135M -------------------------------------------
+@pytest.mark.slow   # the real model: ~40 s on 2 CPU cores
 def test_transformers_director_on_smollm2(tmp_path):
     """The real 135M model, greedy, within a bounded budget: a valid script or a clean error."""
     from direct2v.director import TransformersDirector

@@ -161,6 +161,7 @@ def test_shipped_folder_loads_both_ways_and_is_small():
 
 
 @shipped
+@pytest.mark.slow   # ~11 s on 2 CPU cores
 def test_shipped_text_encoder_tells_the_unet_where_objects_are():
     """The first miniature CLIP failed this (probe column 42%, row 47%, position/colour change 0.13):
     its states ignored position words, so the UNet could not learn them."""
