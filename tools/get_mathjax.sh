@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
-# MathJax 3 (the npm package's es5 build) into DEST, which the book serves from _static, so that
+# MathJax 3 (the npm package's es5 build) into DEST, which the book copies to its HTML root, so that
 # formulas render without network. Fetched once with npm (installed with apt-get when missing).
 set -euo pipefail
 version=${1:-3.2.2}
-dest=${2:-_static/mathjax}
+dest=${2:-_mathjax/mathjax}
 [ -f "$dest/tex-chtml.js" ] && exit 0
 if ! command -v npm >/dev/null; then
     sudo=$([ "$(id -u)" = 0 ] || echo sudo)
