@@ -35,15 +35,16 @@ chromium:
 	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends chromium fonts-dejavu-core; }
 
 # Full sizes; notebooks re-run only when their code changed (execution cache in .jupyter_cache).
+# TQDM_DISABLE: progress bars (widgets in a kernel) are not part of the book.
 book: install mathjax
-	DIRECT2V_MODE=$(BOOK_MODE) $(BIN)/jupyter-book build . --path-output . --all
+	TQDM_DISABLE=1 DIRECT2V_MODE=$(BOOK_MODE) $(BIN)/jupyter-book build . --path-output . --all
 	@echo "HTML book in _build/html/index.html"
 
 # CI sizes, with their own execution cache (.jupyter_cache-ci), Sphinx warnings as errors; then every
 # page in headless Chromium (tools/check_book.py), screenshots in _build/screenshots.
 check-book: install mathjax chromium
 	sed 's|^  cache: .jupyter_cache$$|  cache: .jupyter_cache-ci|' _config.yml > _config.ci.yml
-	DIRECT2V_MODE=$(TEST_MODE) $(BIN)/jupyter-book build . --path-output . --all --config _config.ci.yml -W --keep-going
+	TQDM_DISABLE=1 DIRECT2V_MODE=$(TEST_MODE) $(BIN)/jupyter-book build . --path-output . --all --config _config.ci.yml -W --keep-going
 	CHROMIUM=$(CHROMIUM) $(BIN)/python tools/check_book.py _build/html --screenshots _build/screenshots
 
 test: install

@@ -31,7 +31,7 @@ import urllib.parse
 from pathlib import Path
 
 SKIP_DIRS = {"_static", "_sources", "_images", "_sphinx_design_static", "_panels_static"}
-TILE = 8000          # screenshot tile height in CSS pixels (Chromium refuses very tall captures)
+TILE = 4000          # screenshot tile height in CSS pixels
 WIDTH = 1280
 
 PAGE_CHECKS = r"""
@@ -287,13 +287,18 @@ def check_page(browser: Chromium, url: str, base: str, shots: Path | None, name:
 
 
 def screenshot(browser: Chromium, session: str, height: int, folder: Path, name: str):
+    """The whole page as PNG tiles of TILE pixels: the viewport is set to one tile and the page scrolled,
+    so every tile is painted as a reader sees it (captures beyond the viewport leave figures blank)."""
     folder.mkdir(parents=True, exist_ok=True)
     height = max(1, height)
     tiles = -(-height // TILE)
     for i in range(tiles):
-        clip = {"x": 0, "y": i * TILE, "width": WIDTH, "height": min(TILE, height - i * TILE), "scale": 1}
-        shot = browser.send("Page.captureScreenshot", {"format": "png", "clip": clip, "captureBeyondViewport": True},
-                            session=session, timeout=120)
+        h = min(TILE, height - i * TILE) if tiles > 1 else height
+        browser.send("Emulation.setDeviceMetricsOverride",
+                     {"width": WIDTH, "height": max(h, 200), "deviceScaleFactor": 1, "mobile": False}, session=session)
+        browser.send("Runtime.evaluate", {"expression": f"window.scrollTo(0, {i * TILE})"}, session=session)
+        time.sleep(0.4)
+        shot = browser.send("Page.captureScreenshot", {"format": "png"}, session=session, timeout=120)
         suffix = "" if tiles == 1 else f"-{i + 1}"
         (folder / f"{name}{suffix}.png").write_bytes(base64.b64decode(shot["data"]))
 
