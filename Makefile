@@ -34,17 +34,23 @@ chromium:
 	@command -v $(CHROMIUM) >/dev/null || { $(SUDO) apt-get update -qq && \
 	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends chromium fonts-dejavu-core; }
 
+# The kernels that execute the book start with tools/plain_progress.py: progress bars as text on
+# stderr (left out of the pages) instead of ipywidgets (empty areas in HTML without a kernel).
+IPYTHON_STARTUP := _build/ipython/profile_default/startup/00-plain-progress.py
+BOOK_ENV := IPYTHONDIR=$(CURDIR)/_build/ipython
+$(IPYTHON_STARTUP): tools/plain_progress.py
+	mkdir -p $(@D) && cp $< $@
+
 # Full sizes; notebooks re-run only when their code changed (execution cache in .jupyter_cache).
-# TQDM_DISABLE: progress bars (widgets in a kernel) are not part of the book.
-book: install mathjax
-	TQDM_DISABLE=1 DIRECT2V_MODE=$(BOOK_MODE) $(BIN)/jupyter-book build . --path-output . --all
+book: install mathjax $(IPYTHON_STARTUP)
+	$(BOOK_ENV) DIRECT2V_MODE=$(BOOK_MODE) $(BIN)/jupyter-book build . --path-output . --all
 	@echo "HTML book in _build/html/index.html"
 
 # CI sizes, with their own execution cache (.jupyter_cache-ci), Sphinx warnings as errors; then every
 # page in headless Chromium (tools/check_book.py), screenshots in _build/screenshots.
-check-book: install mathjax chromium
+check-book: install mathjax chromium $(IPYTHON_STARTUP)
 	sed 's|^  cache: .jupyter_cache$$|  cache: .jupyter_cache-ci|' _config.yml > _config.ci.yml
-	TQDM_DISABLE=1 DIRECT2V_MODE=$(TEST_MODE) $(BIN)/jupyter-book build . --path-output . --all --config _config.ci.yml -W --keep-going
+	$(BOOK_ENV) DIRECT2V_MODE=$(TEST_MODE) $(BIN)/jupyter-book build . --path-output . --all --config _config.ci.yml -W --keep-going
 	CHROMIUM=$(CHROMIUM) $(BIN)/python tools/check_book.py _build/html --screenshots _build/screenshots
 
 test: install

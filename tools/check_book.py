@@ -59,9 +59,11 @@ PAGE_CHECKS = r"""
       '.cell_output .traceback, .cell_output .output.error, .cell_output .stderr'))
     out.problems.push('cell output is an error or stderr: ' + el.innerText.slice(0, 160).replace(/\s+/g, ' '));
   for (const s of document.querySelectorAll('script[type="application/vnd.jupyter.widget-view+json"]')) {
-    const area = s.parentElement;
-    const drawn = [...area.children].some(c => c.tagName !== 'SCRIPT' && c.getBoundingClientRect().height > 0);
-    if (!drawn) out.problems.push('empty widget area (an ipywidgets output with nothing drawn)');
+    // the widget manager draws a view right after its script; nothing there means an empty area
+    const view = s.nextElementSibling;
+    const drawn = view && view.tagName !== 'SCRIPT' && view.getBoundingClientRect().height > 0;
+    if (!drawn) out.problems.push('empty widget area (an ipywidgets output with nothing drawn): ' +
+                                  s.textContent.slice(0, 80));
   }
   for (const m of document.querySelectorAll('.math')) {
     if (!m.querySelector('mjx-container'))
