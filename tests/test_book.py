@@ -131,3 +131,14 @@ def test_html_explorer_embeds_one_image_per_combination():
     assert len(json.loads(re.search(r"_img = (\[.*?\]);", html).group(1))) == 6
     with pytest.raises(ValueError, match="axes"):
         viz.html_explorer(lambda a: None, {"a": []})
+
+
+def test_book_kernels_draw_progress_bars_as_text():
+    import subprocess
+    import sys
+
+    code = f"exec(open({str(ROOT / 'tools/plain_progress.py')!r}).read()); import tqdm.auto, tqdm.std; " \
+           "assert tqdm.auto.tqdm is tqdm.std.tqdm"
+    subprocess.run([sys.executable, "-c", code], check=True)
+    makefile = (ROOT / "Makefile").read_text()
+    assert "IPYTHONDIR=" in makefile and "tools/plain_progress.py" in makefile
