@@ -49,6 +49,7 @@ book: install mathjax $(IPYTHON_STARTUP)
 # CI sizes, with their own execution cache (.jupyter_cache-ci), Sphinx warnings as errors; then every
 # page in headless Chromium (tools/check_book.py), screenshots in _build/screenshots.
 check-book: install mathjax chromium $(IPYTHON_STARTUP)
+	rm -rf _build/html   # pages of earlier builds would be checked too
 	sed 's|^  cache: .jupyter_cache$$|  cache: .jupyter_cache-ci|' _config.yml > _config.ci.yml
 	$(BOOK_ENV) DIRECT2V_MODE=$(TEST_MODE) $(BIN)/jupyter-book build . --path-output . --all --config _config.ci.yml -W --keep-going
 	CHROMIUM=$(CHROMIUM) $(BIN)/python tools/check_book.py _build/html --screenshots _build/screenshots
