@@ -23,6 +23,7 @@ import numpy as np
 import torch
 
 from ..runtime import atomic_path, pick_device
+from ..video import as_frames, frames_to_tensor, tensor_to_frames
 from . import model as mini
 from .captions import caption
 from .detect import clean_shape, detect, judge, judge_objects, match
@@ -60,7 +61,7 @@ def sample(pipe, prompts, steps, guidance, seed, batch_size):
         chunk = prompts[start:start + batch_size]
         g = torch.Generator("cpu").manual_seed(seed + start)
         images = pipe(chunk, num_inference_steps=steps, guidance_scale=guidance, generator=g, output_type="np").images
-        out.append((images * 255).round().astype(np.uint8))
+        out.append(as_frames(images))
     return np.concatenate(out)
 
 
@@ -144,11 +145,11 @@ def vae_quality(vae, n: int, seed: int, device) -> dict:
     truths = scenes(n, None, seed)
     rng = np.random.default_rng(seed)
     drawn = [render_with_truth(s, rng) for s in truths]
-    x = torch.from_numpy(np.stack([image for image, _ in drawn])).permute(0, 3, 1, 2).float() / 127.5 - 1
+    x = frames_to_tensor(np.stack([image for image, _ in drawn]))
     recon = torch.cat([vae.decode(vae.encode(x[i:i + 64].to(device)).latent_dist.mode()).sample.clamp(-1, 1).cpu()
                        for i in range(0, len(x), 64)])
     mse = ((recon - x) / 2).pow(2).flatten(1).mean(1)
-    images = ((recon + 1) * 127.5).round().to(torch.uint8).permute(0, 2, 3, 1).numpy()
+    images = tensor_to_frames(recon)
     same = [got is not None and got.pattern == d.pattern
             for image, scene, (_, objs) in zip(images, truths, drawn)
             for o, d, got in zip(scene.objects, objs, match(detect(image), scene)) if o.size in PATTERN_SIZES]
@@ -166,7 +167,7 @@ def clip_retrieval(folder: Path, groups: int, seed: int, device) -> float:
     hits = []
     for _ in range(groups):
         truths = [random_scene(rng) for _ in range(64)]
-        x = torch.from_numpy(np.stack([render(s, rng) for s in truths])).permute(0, 3, 1, 2).float() / 127.5 - 1
+        x = frames_to_tensor(np.stack([render(s, rng) for s in truths]))
         ids = tokenizer([caption(s) for s in truths], padding="max_length", max_length=tokenizer.model_max_length,
                         truncation=True, return_tensors="pt")
         out = clip(input_ids=ids.input_ids.to(device), attention_mask=ids.attention_mask.to(device), pixel_values=x.to(device))

@@ -23,6 +23,7 @@ import torch
 from tqdm.auto import tqdm
 
 from ..metrics import decoration_consistency, identity_consistency
+from ..video import as_frames
 from .captions import caption
 from .detect import N_OBJECT_LABELS, OBJECT_DISTANCE, classify_pixels, detect
 from .render import render_story
@@ -51,7 +52,7 @@ def _noise(pipe, seed: int) -> torch.Tensor:
 def _frames(pipe, prompts, latents, attention, layers, steps, guidance) -> np.ndarray:
     out = pipe(list(prompts), attention=attention, attention_layers=layers, mapping_start=0, noise="independent",
                latents=latents, num_inference_steps=steps, guidance_scale=guidance, output_type="np")
-    return (out.frames * 255).round().astype(np.uint8)
+    return as_frames(out.frames)
 
 
 def _patterned_scenes(n: int, seed: int) -> list[Scene]:
@@ -167,7 +168,7 @@ def stage(pipe, steps: int = 25, guidance: float | None = None, seeds=(0, 1, 2),
             for noise in ("warm_start", "independent"):
                 out = pipe(script.frames, attention="self", noise=noise, num_inference_steps=steps,
                            guidance_scale=guidance, generator=torch.Generator("cpu").manual_seed(seed), output_type="np")
-                videos[noise] = (out.frames * 255).round().astype(np.uint8)
+                videos[noise] = as_frames(out.frames)
             for name, video in videos.items():
                 scores[name]["identity"].append(identity_consistency(video, script.scenes))
                 scores[name]["decoration"].append(decoration_consistency(video, script.scenes))

@@ -27,6 +27,7 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from ..runtime import atomic_path, pick_device
+from ..video import frames_to_tensor
 from . import model as mini
 from .captions import caption, training_caption
 from .render import render
@@ -52,7 +53,7 @@ def batch(rng: np.random.Generator, n: int, canonical: float = 0.5):
     scenes = [random_scene(rng) for _ in range(n)]
     images = np.stack([render(s, rng) for s in scenes])
     texts = [caption(s) if rng.random() < canonical else training_caption(s, rng) for s in scenes]
-    x = torch.from_numpy(images).permute(0, 3, 1, 2).float() / 127.5 - 1.0
+    x = frames_to_tensor(images)
     return x, texts
 
 
