@@ -721,6 +721,68 @@ def committed(folder: str | os.PathLike | None = None) -> dict:
             "by_kind": rec.get("by_kind", {}), "sweep": sweep_summary(rows)}
 
 
+PAPER_TABLE1 = {  # DirecT2V, Table 1: average CLIP similarity (ViT-L/14) and Avg. Dist., per attention
+    "cross_frame": {"clip": 0.2930, "avg_dist": 0.0272},
+    "sparse_causal": {"clip": 0.3001, "avg_dist": 0.0235},
+    "rvm": {"clip": 0.3087, "avg_dist": 0.0057},
+    "rvm_dsf": {"clip": 0.3113, "avg_dist": 0.0067},
+}
+FINDING_METRICS = [  # (column, what it says, scale, unit)
+    ("identity_consistency", "objects keeping their unnamed pattern between adjacent frames", 100, " points"),
+    ("decoration_consistency", "backgrounds keeping their decorations (intersection over union)", 100, " points"),
+    ("narrative_all", "frames showing everything their prompt says", 100, " points"),
+    ("clip_avg", "CLIP score of each frame against its own prompt", 1, ""),
+]
+
+
+def _difference(d: dict, scale: float, unit: str) -> str:
+    mean, low, high = (scale * d[k] for k in ("mean", "low", "high"))
+    span = f"95% interval {low:+.1f} to {high:+.1f}"
+    if low > 0:
+        return f"higher by {mean:.1f}{unit} ({span})"
+    if high < 0:
+        return f"lower by {-mean:.1f}{unit} ({span})"
+    return f"no measurable difference ({mean:+.1f}{unit}, {span}: the interval includes 0)"
+
+
+def findings(results: dict | None = None, noise: str = "warm_start", reference: str = "self") -> str:
+    """The evaluation's result, in sentences written from the committed numbers (:func:`committed`).
+
+    For each method, the paired difference to ``reference`` (same story, seed and noise) on the
+    consistency metrics of world version 2, narrative accuracy and the CLIP frame score, each with its
+    bootstrap 95% interval; a difference is called higher or lower only when its interval excludes 0.
+    """
+    results = committed() if results is None else results
+    table = results["noise"][noise]
+    label = {m: table[m].get("label", m) for m in table}
+    lines = []
+    for method in (m for m in ("cross_frame", "sparse_causal", "random", "rvm", "rvm_dsf") if m in table):
+        paired = table[method].get("paired", {}).get(reference)
+        if not paired:
+            continue
+        units = paired[FINDING_METRICS[0][0]].get("units")
+        parts = [f"{what}: {_difference(paired[col], scale, unit)}" for col, what, scale, unit in FINDING_METRICS
+                 if col in paired and math.isfinite(paired[col]["mean"])]
+        lines.append(f"* **{label[method]}** against {label[reference]} ({units} story x seed pairs): " + "; ".join(parts) + ".")
+    return "\n".join(lines)
+
+
+def paper_comparison(results: dict | None = None, noise: str = "warm_start") -> str:
+    """A markdown table: the paper's Table 1 beside the miniature's CLIP score and Avg. Dist. (with intervals)."""
+    results = committed() if results is None else results
+    table = results["noise"][noise]
+    rows = ["| attention | paper: CLIP | paper: Avg. Dist. | miniature: CLIP (0-100) | miniature: Avg. Dist. |",
+            "| --- | --- | --- | --- | --- |"]
+    for method, paper in PAPER_TABLE1.items():
+        ours = table.get(method)
+        if ours is None:
+            cells = ["not run", "not run"]
+        else:
+            cells = [f"{ours[c]['mean']:.2f} [{ours[c]['low']:.2f}, {ours[c]['high']:.2f}]" for c in ("clip_avg", "avg_dist")]
+        rows.append(f"| {METHODS[method][0]} | {paper['clip']:.4f} | {paper['avg_dist']:.4f} | {cells[0]} | {cells[1]} |")
+    return "\n".join(rows)
+
+
 def _ints(text: str) -> tuple[int, ...]:
     return tuple(int(x) for x in text.split(",") if x.strip())
 

@@ -253,9 +253,11 @@ def main(argv=None) -> dict:
     from ..pipeline import load_pipeline
 
     start = time.time()
-    pipe = load_pipeline(args.folder, device=device, dtype=torch.float32)
+    video_pipe = load_pipeline(args.folder, device=device, dtype=torch.float32)   # the stage's videos
+    video_pipe.set_progress_bar_config(disable=True)
+    pipe = StableDiffusionPipeline(**video_pipe.components, requires_safety_checker=False)   # images, same modules
     pipe.set_progress_bar_config(disable=True)
-    guidance = pipe.defaults["guidance_scale"] if args.guidance is None else args.guidance
+    guidance = video_pipe.defaults["guidance_scale"] if args.guidance is None else args.guidance
     single = scenes(args.single, 1, args.seed)
     pairs = scenes(args.pairs, 2, args.seed + 1)
     single_images = sample(pipe, [caption(s) for s in single], args.steps, guidance, args.seed, args.batch)
@@ -274,9 +276,9 @@ def main(argv=None) -> dict:
     }
     if args.stage:
         from . import stage
-        results["stage"] = stage.stage(pipe, steps=args.stage_steps)
-        results["transfer"] = stage.appearance_transfer(pipe, steps=args.stage_steps)
-        results["correspondence"] = stage.correspondence(pipe, steps=args.stage_steps)
+        results["stage"] = stage.stage(video_pipe, steps=args.stage_steps)
+        results["transfer"] = stage.appearance_transfer(video_pipe, steps=args.stage_steps)
+        results["correspondence"] = stage.correspondence(video_pipe, steps=args.stage_steps)
     table = markdown(results)
     command = "python -m direct2v.shapes.evaluate " + " ".join(shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:]))
     record = {"command": command.strip(), "results": results, "markdown": table + f"\n\nSeconds: {time.time() - start:.0f} on {device}.",
