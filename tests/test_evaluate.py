@@ -257,3 +257,26 @@ def test_smoke_on_the_shipped_weights(tmp_path, capsys):
     with open(tmp_path / "frames.csv") as fh:
         frames = list(csv.DictReader(fh))
     assert [r["obj1_expected"] for r in frames[:2]] == ["yellow", "red"] and frames[0]["obj1_right"] in ("0", "1")
+
+
+def test_the_chapter_quotes_findings_read_from_the_committed_files():
+    """The evaluation chapter's result sentences are written by ``findings`` from the committed
+    summary (numbers and the words higher/lower), and its prose types no result number itself."""
+    import json
+    import re
+    from pathlib import Path
+
+    results = E.committed()
+    text = E.findings(results)
+    paired = results["noise"]["warm_start"]["rvm"]["paired"]["self"]["identity_consistency"]
+    assert f"{100 * abs(paired['mean']):.1f}" in text and f"{100 * paired['low']:+.1f}" in text
+    identity = text.split("**RVM**")[1].split(";")[0]   # the first clause: pattern kept
+    assert ("higher" in identity) == (paired["low"] > 0) and ("lower" in identity) == (paired["high"] < 0)
+    table = E.paper_comparison(results)
+    assert "0.3113" in table and f"{results['noise']['warm_start']['rvm']['clip_avg']['mean']:.2f}" in table
+    book = Path(__file__).parent.parent / "book" / "measuring_a_video.ipynb"
+    cells = json.loads(book.read_text())["cells"]
+    sources = ["".join(c["source"]) for c in cells]
+    assert any("E.findings(" in s for s in sources) and any("E.paper_comparison(" in s for s in sources)
+    prose = next(s for s in sources if "What the miniature reproduces" in s)
+    assert not re.search(r"\d+\.\d+|\d+ ?%", prose.split("What the miniature reproduces")[1])

@@ -1,0 +1,81 @@
+"""The miniature's quality judges (direct2v.shapes.evaluate) and stage measurements
+(direct2v.shapes.stage), checked on ground truth, where the answer is known."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from direct2v.pipeline import load_pipeline
+from direct2v.shapes import evaluate as quality
+from direct2v.shapes import stage
+from direct2v.shapes.captions import parse
+from direct2v.shapes.render import render, render_with_truth
+from direct2v.shapes.world import PATTERNS, Obj, Scene
+
+
+def test_strict_judge_passes_rendered_scenes_and_counts_extra_objects():
+    scenes = quality.scenes(120, 1, 3) + quality.scenes(60, 2, 4)
+    rng = np.random.default_rng(0)
+    images = np.stack([render(s, rng) for s in scenes])
+    verdict = quality.judge_strict(images, scenes)
+    assert min(verdict[size] for size in ("small", "medium", "large")) >= 0.98, verdict
+    assert verdict["extra_object"] == 0.0
+    # an unasked second object is caught
+    one = Scene((Obj("red", "circle", "large", "left", "middle"),), "day")
+    two = Scene((Obj("red", "circle", "large", "left", "middle"), Obj("blue", "square", "small", "far right", "top")), "day")
+    assert quality.judge_strict(render(two, 1)[None], [one]) == {"large": 0.0, "extra_object": 1.0}
+
+
+def test_pattern_judges_on_the_world_itself():
+    truth = parse(quality.PATTERN_CAPTION)
+    scene = Scene((Obj(*(getattr(truth.objects[0], k) for k in ("color", "shape", "size", "column", "row"))),),
+                  truth.background)
+    images = np.stack([render(scene, seed) for seed in range(60)])
+    spread = quality.pattern_spread(images)
+    assert spread["seen"] == 1.0 and spread["largest_share"] <= 0.4
+    assert set(spread["counts"]) == set(PATTERNS) and sum(spread["counts"].values()) == 60
+    assert quality.judge_patterns(images, [scene] * 60)["named"] >= 0.95
+
+
+def test_decoration_rates_of_the_world_match_themselves():
+    scenes = quality.scenes(100, 1, 5)
+    images = np.stack([render(s, np.random.default_rng([9, i])) for i, s in enumerate(scenes)])
+    rates = quality.decoration_rates(images, scenes, seed=6)
+    assert set(rates) == {"day", "night", "desert", "grass", "dusk"}
+    for background, r in rates.items():
+        assert 0.5 < r["ratio"] < 2.0, (background, r)   # two independent samples of the same world
+
+
+def test_vae_quality_reads_psnr_and_patterns_of_the_shipped_vae():
+    pipe = load_pipeline("shapes", device="cpu")
+    result = quality.vae_quality(pipe.vae, 32, 1, "cpu")
+    assert result["psnr_db"] >= 30 and result["pattern"] >= 0.8
+
+
+def test_object_mask_covers_the_object_tokens():
+    image, (drawn,) = render_with_truth(Scene((Obj("green", "square", "large", "center", "middle"),), "night"), 0)
+    mask = stage._object_mask(image, 16)
+    assert mask.shape == (16, 16)
+    assert mask[7:9, 7:9].min() > 0.9 and mask[0, 0] == 0 and mask[15, 15] == 0
+    assert abs(mask.sum() * 16 - drawn.side ** 2) < 0.2 * drawn.side ** 2
+
+
+def test_stage_on_a_tiny_model_scores_ground_truth_as_consistent(tiny_model, monkeypatch):
+    pipe = load_pipeline(tiny_model, device="cpu")
+    pipe.set_progress_bar_config(disable=True)
+    monkeypatch.setattr(stage, "STAGE_PROMPTS", stage.STAGE_PROMPTS[:1])
+    result = stage.stage(pipe, steps=2, seeds=(0,), num_frames=3)
+    assert set(result) == {"ground truth", "warm_start", "independent"}
+    assert result["ground truth"] == {"identity": 1.0, "decoration": 1.0}
+    for name in ("warm_start", "independent"):
+        for value in result[name].values():
+            assert np.isnan(value) or 0.0 <= value <= 1.0
+
+
+@pytest.mark.parametrize("levels", [(None,), ("up_blocks.1",)])
+def test_appearance_transfer_reports_every_level_asked(tiny_model, levels):
+    pipe = load_pipeline(tiny_model, device="cpu")
+    pipe.set_progress_bar_config(disable=True)
+    result = stage.appearance_transfer(pipe, n=1, steps=2, levels=levels)
+    assert list(result) == ["all" if level is None else level for level in levels]
+    assert all(set(r) == {"transfer", "own", "place", "fragments", "n"} for r in result.values())
