@@ -117,7 +117,7 @@ def pattern_spread(images) -> dict:
     found = [o.pattern for image in images for o in detect(image).objects[:1]]
     counts = {p: found.count(p) for p in PATTERNS}
     return {"seen": sum(c > 0 for c in counts.values()) / len(PATTERNS),
-            "largest_share": max(counts.values()) / max(len(found), 1), "counts": counts}
+            "largest_share": max(counts.values()) / max(len(found), 1), "counts": counts, "samples": len(images)}
 
 
 def decoration_rates(images, truths, seed: int) -> dict:
@@ -193,8 +193,8 @@ def markdown(results: dict) -> str:
             rows.append(f"| {group} | {key} | {shown} | (diagnostic) | |")
     if "patterns" in results:
         counts = results["patterns"]["counts"]
-        rows += ["", f"Patterns of `{PATTERN_CAPTION}` over {sum(counts.values())} seeds: "
-                 + ", ".join(f"{p} {c}" for p, c in counts.items()) + "."]
+        rows += ["", f"Patterns of `{PATTERN_CAPTION}` over {results['patterns']['samples']} seeds "
+                 f"({sum(counts.values())} with an object detected): " + ", ".join(f"{p} {c}" for p, c in counts.items()) + "."]
     if "decorations" in results:
         rows += ["", "Decorations (share of the image that is decoration), generated against the world's own "
                  "renders of the same scenes:", "", "| background | generated | world | ratio |", "| --- | --- | --- | --- |"]
