@@ -258,8 +258,9 @@ def measure(video: np.ndarray, script, scorer: CLIPScorer) -> tuple[list[dict], 
                  "clip_temp": float(clip_temp(images).mean()) if several else float("nan"),
                  "warp_error": warping_error(video) if several else float("nan"),
                  "background_change": background_change(video, script.scenes) if several else float("nan"),
-                 "identity_consistency": identity_consistency(video, script.scenes) if several else float("nan"),
-                 "decoration_consistency": decoration_consistency(video, script.scenes) if several else float("nan"),
+                 "identity_consistency": identity_consistency(video, script.scenes, detections) if several else float("nan"),
+                 "decoration_consistency": decoration_consistency(video, script.scenes, detections)
+                 if several else float("nan"),
                  "event_accuracy": float(np.mean(events)) if events else float("nan")}
     video_row.update({f"narrative_{k}": v for k, v in accuracy.items()})
     return frames, video_row

@@ -207,3 +207,15 @@ def test_as_video_accepts_floats_and_rejects_bad_shapes():
         M.as_video(np.zeros((8, 8, 3)))
     with pytest.raises(ValueError, match="floats must lie"):
         M.as_video(np.full((1, 8, 8, 3), 2.0))
+
+
+def test_consistency_reuses_given_detections():
+    from direct2v.shapes.detect import detect
+
+    scenes = _stories(1)[0]
+    video = render_story(scenes, seed=3, consistent=False)
+    found = [detect(f) for f in video]
+    for fn in (M.identity_consistencies, M.decoration_consistencies):
+        assert np.array_equal(fn(video, scenes), fn(video, scenes, found), equal_nan=True)
+    with pytest.raises(ValueError, match="detections"):
+        M.identity_consistencies(video, scenes, found[:-1])

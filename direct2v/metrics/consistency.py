@@ -85,18 +85,30 @@ def background_change(frames, scenes=None, dilate: int = DILATE) -> float:
     return _mean(background_changes(frames, scenes, dilate))
 
 
-def identity_consistencies(frames, scenes=None) -> np.ndarray:
+def _detected(video: np.ndarray, detections) -> list:
+    """The detector's reading of every frame: ``detections`` when the caller has them already."""
+    from ..shapes.detect import detect
+
+    if detections is None:
+        return [detect(f) for f in video]
+    if len(detections) != len(video):
+        raise ValueError(f"{len(detections)} detections for {len(video)} frames; give one per frame or None")
+    return list(detections)
+
+
+def identity_consistencies(frames, scenes=None, detections=None) -> np.ndarray:
     """Per adjacent pair: the fraction of objects present in both frames (medium or large in
     both) whose detected pattern is the same, shape (F - 1,); NaN where no object qualifies.
 
     With ``scenes`` (the storyboard's ground truth), an object is followed by its index in the
     scene (so a colour change keeps its identity); without, objects are paired by colour and
-    shape. A pattern the detector cannot name never agrees.
+    shape. A pattern the detector cannot name never agrees. ``detections``: the frames' detections
+    when already computed (``detect`` of each frame), so the detector runs once per frame.
     """
-    from ..shapes.detect import detect, match
+    from ..shapes.detect import match
 
     video = _checked(frames, scenes)
-    detections = [detect(f) for f in video]
+    detections = _detected(video, detections)
     if scenes is not None:
         tracks = [match(d, s) for d, s in zip(detections, scenes)]
     else:
@@ -111,16 +123,14 @@ def identity_consistencies(frames, scenes=None) -> np.ndarray:
     return np.array(out)
 
 
-def decoration_consistencies(frames, scenes=None) -> np.ndarray:
+def decoration_consistencies(frames, scenes=None, detections=None) -> np.ndarray:
     """Per adjacent pair: intersection over union of the two frames' decoration masks
     (:attr:`~direct2v.shapes.detect.Detection.decorations`), both restricted to pixels away from
     the objects of either frame, shape (F - 1,). NaN where the background word changes or
-    neither frame shows a decoration there.
+    neither frame shows a decoration there. ``detections`` as in :func:`identity_consistencies`.
     """
-    from ..shapes.detect import detect
-
     video = _checked(frames, scenes)
-    detections = [detect(f) for f in video]
+    detections = _detected(video, detections)
     words = _backgrounds(video, scenes, detections)
     clear = [background_mask(f) for f in video]
     out = []
@@ -136,11 +146,11 @@ def _mean(values: np.ndarray) -> float:
     return float(np.nanmean(values)) if np.isfinite(values).any() else float("nan")
 
 
-def identity_consistency(frames, scenes=None) -> float:
+def identity_consistency(frames, scenes=None, detections=None) -> float:
     """Mean of :func:`identity_consistencies` (higher: objects keep their unnamed pattern)."""
-    return _mean(identity_consistencies(frames, scenes))
+    return _mean(identity_consistencies(frames, scenes, detections))
 
 
-def decoration_consistency(frames, scenes=None) -> float:
+def decoration_consistency(frames, scenes=None, detections=None) -> float:
     """Mean of :func:`decoration_consistencies` (higher: the background keeps its decorations)."""
-    return _mean(decoration_consistencies(frames, scenes))
+    return _mean(decoration_consistencies(frames, scenes, detections))

@@ -170,6 +170,7 @@ def stage(pipe, steps: int = 25, guidance: float | None = None, seeds=(0, 1, 2),
                            guidance_scale=guidance, generator=torch.Generator("cpu").manual_seed(seed), output_type="np")
                 videos[noise] = as_frames(out.frames)
             for name, video in videos.items():
-                scores[name]["identity"].append(identity_consistency(video, script.scenes))
-                scores[name]["decoration"].append(decoration_consistency(video, script.scenes))
+                found = [detect(f) for f in video]   # once per frame, for both measures
+                scores[name]["identity"].append(identity_consistency(video, script.scenes, found))
+                scores[name]["decoration"].append(decoration_consistency(video, script.scenes, found))
     return {name: {k: float(np.nanmean(v)) for k, v in s.items()} for name, s in scores.items()}
