@@ -130,6 +130,22 @@ def test_resuming_restores_what_a_part_keeps_beside_the_optimizer(tiny_folder):
         f"heads.{a}.{p}" for a in ("color", "shape", "size", "column", "row", "background") for p in ("weight", "bias")}
 
 
+def test_latent_weights_favour_objects_and_keep_the_mean():
+    from direct2v.shapes import train
+    from direct2v.shapes.render import render
+    from direct2v.shapes.world import Obj, Scene
+    from direct2v.video import frames_to_tensor
+
+    scene = Scene(objects=(Obj("red", "square", "large", "center", "middle"),), background="day")
+    images = frames_to_tensor(render(scene, np.random.default_rng(0))[None])
+    w = train.latent_weights(images, 4)
+    assert w.shape == (1, 1, 16, 16)
+    assert torch.allclose(w.mean(), torch.tensor(1.0))
+    # the object sits in the middle (row 1 of 3): its latent pixels weigh more than the sky's corners
+    assert w[0, 0, 8, 8] > 2 * w[0, 0, 0, 0]
+    assert w[0, 0, 8, 8] / w.min() == pytest.approx(1 + train.UNET_OBJECT_WEIGHT, rel=1e-4)
+
+
 def test_bad_arguments_are_refused(tmp_path):
     from direct2v.shapes import train
 
