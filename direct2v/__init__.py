@@ -36,11 +36,12 @@ _EXPORTS = {
     "install_frame_interaction": "attention",
     "uninstall_frame_interaction": "attention",
     "capture": "attention",
+    "frame_interaction": "settings",
     "RELEASED_CODE_LAYERS": "attention",
 }
 
 # modules and subpackages reachable as attributes (``d2v.attention``) in a fresh kernel
-_MODULES = ("attention", "cli", "director", "evaluate", "metrics", "motion", "noise", "pipeline", "runtime",
+_MODULES = ("attention", "cli", "director", "evaluate", "metrics", "motion", "noise", "pipeline", "runtime", "settings",
             "shapes", "video", "viz")
 
 __all__ = sorted(_EXPORTS) + ["__version__"]

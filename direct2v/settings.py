@@ -284,3 +284,14 @@ def check_video_settings(*, num_frames: int, num_inference_steps, guidance_scale
                          interaction=interaction, noise=noise, warm_start=noise.warm_start(steps),
                          max_batch_frames=check_batch_frames(max_batch_frames, num_frames, interaction.mode),
                          seed=check_seed(seed))
+
+
+def frame_interaction(num_frames: int, num_inference_steps: int, **keywords):
+    """The :class:`~direct2v.attention.FrameInteraction` that ``pipe(...)`` would build from the same keywords.
+
+    ``keywords``: the pipeline's ``attention``, ``rvm_period``, ``mapping_start``, ``dsf_quantile``,
+    ``dsf_scope`` and ``random_seed`` (the paper's values where left out). Build it first to open a
+    :func:`~direct2v.attention.capture` on it, then pass it on with ``pipe(..., interaction=it)``.
+    """
+    return check_video_settings(num_frames=num_frames, num_inference_steps=num_inference_steps,
+                                guidance_scale=None, **keywords).interaction

@@ -6,7 +6,6 @@ Short matplotlib helpers, so that chapters show the idea and not the plotting. F
 from __future__ import annotations
 
 import math
-from contextlib import contextmanager
 
 import numpy as np
 
@@ -314,44 +313,6 @@ function {uid}_show() {{
                 f'<img alt="{title or "explorer"}" src="data:image/png;base64,{images[0]}"/></div>{script}')
 
 
-@contextmanager
-def recorded_attention(pipe, layers=None, steps=None, frames=None):
-    """Attention records of the ``pipe(...)`` calls made inside the block, via :func:`direct2v.attention.capture`.
-
-    The pipeline builds its :class:`~direct2v.attention.FrameInteraction` inside the call, so this
-    watches ``pipe.unet.set_attn_processor``: when frame-interaction processors are installed it
-    opens ``capture(controller, layers, steps, frames)`` on their controller, and closes it when
-    they are removed. Yields the list of :class:`~direct2v.attention.AttentionRecord` filled by the calls.
-    """
-    from .attention import FrameInteractionProcessor, capture
-
-    records, active = [], []
-    unet = pipe.unet
-    original = unet.set_attn_processor
-
-    def close():
-        while active:
-            context, got = active.pop()
-            context.__exit__(None, None, None)
-            records.extend(got)
-
-    def watching(processors, *args, **kwargs):
-        given = list(processors.values()) if isinstance(processors, dict) else [processors]  # diffusers pops the dict
-        original(processors, *args, **kwargs)
-        close()
-        ours = [p for p in given if isinstance(p, FrameInteractionProcessor)]
-        if ours:
-            context = capture(ours[0].controller, layers=layers, steps=steps, frames=frames)
-            active.append((context, context.__enter__()))
-
-    unet.set_attn_processor = watching
-    try:
-        yield records
-    finally:
-        del unet.set_attn_processor
-        close()
-
-
 __all__ = ["attended_frames", "frame_strip", "html_explorer", "interaction_diagram", "interaction_schedule", "overlay",
-           "pipeline_overview", "recorded_attention", "strip_grid", "token_at", "token_center", "token_grid", "unet_blocks",
+           "pipeline_overview", "strip_grid", "token_at", "token_center", "token_grid", "unet_blocks",
            "unet_map", "verdict_label"]

@@ -79,3 +79,13 @@ def test_appearance_transfer_reports_every_level_asked(tiny_model, levels):
     result = stage.appearance_transfer(pipe, n=1, steps=2, levels=levels)
     assert list(result) == ["all" if level is None else level for level in levels]
     assert all(set(r) == {"transfer", "own", "place", "fragments", "n"} for r in result.values())
+
+
+def test_correspondence_reads_the_captured_attention_of_the_shipped_model():
+    pipe = load_pipeline("shapes", device="cpu")
+    pipe.set_progress_bar_config(disable=True)
+    result = stage.correspondence(pipe, n=2, steps=8)
+    assert result and set(result) <= set(stage.LEVELS)
+    for level in result.values():
+        assert level["tokens"] > 0 and 0.0 <= level["rate"] <= 1.0 and 0.0 < level["chance"] < 0.5
+    assert pipe.interaction.captures == []  # the capture is closed after the call

@@ -23,13 +23,17 @@ def test_verdict_labels():
     assert text == "x color, col" and colour == viz.BAD
 
 
-def test_recorded_attention_fills_records_and_restores_the_unet(tiny_model):
+def test_capture_on_a_built_interaction_records_the_call_and_matches_the_keywords(tiny_model):
     pipe = direct2v.load_pipeline(tiny_model, device="cpu")
     pipe.set_progress_bar_config(disable=True)
     prompts = ["a red circle at the top left, day background", "a red circle at the top right, day background"]
-    with viz.recorded_attention(pipe, steps=[1]) as records:
-        frames = pipe(prompts, num_inference_steps=2, seed=0, dsf_quantile=0.2, output_type="np").frames
-    assert "set_attn_processor" not in vars(pipe.unet)
+    interaction = direct2v.frame_interaction(2, 2, dsf_quantile=0.2)
+    with direct2v.capture(interaction, steps=[1]) as records:
+        frames = pipe(prompts, num_inference_steps=2, seed=0, interaction=interaction, output_type="np").frames
+    assert pipe.interaction is interaction
+    same = pipe(prompts, num_inference_steps=2, seed=0, dsf_quantile=0.2, output_type="np").frames
+    np.testing.assert_allclose(frames, same, atol=1e-5)  # same interaction (capturing computes maps explicitly)
+    assert {type(p).__name__ for p in pipe.unet.attn_processors.values()} != {"FrameInteractionProcessor"}
     assert records and {r.step for r in records} == {1} and {r.frame for r in records} == {0, 1}
     rec = records[0]
     assert rec.probs.shape[0] == rec.confidence.shape[0] == rec.mask.shape[0]

@@ -49,9 +49,11 @@ def _noise(pipe, seed: int) -> torch.Tensor:
     return torch.randn(shape, generator=torch.Generator("cpu").manual_seed(seed))
 
 
-def _frames(pipe, prompts, latents, attention, layers, steps, guidance) -> np.ndarray:
-    out = pipe(list(prompts), attention=attention, attention_layers=layers, mapping_start=0, noise="independent",
-               latents=latents, num_inference_steps=steps, guidance_scale=guidance, output_type="np")
+def _frames(pipe, prompts, latents, attention, layers, steps, guidance, interaction=None) -> np.ndarray:
+    """Frames of ``prompts`` from independent ``latents``, mapping from step 0 (or as ``interaction`` says)."""
+    mapping = dict(interaction=interaction) if interaction is not None else dict(attention=attention, mapping_start=0)
+    out = pipe(list(prompts), attention_layers=layers, noise="independent", latents=latents,
+               num_inference_steps=steps, guidance_scale=guidance, output_type="np", **mapping)
     return as_frames(out.frames)
 
 
@@ -123,7 +125,8 @@ def correspondence(pipe, n: int = 16, steps: int = 25, guidance: float | None = 
     background); the attention is read at the step ``at`` of the way through denoising. Also
     returns the chance rate (object share of r's tokens) for comparison.
     """
-    from ..viz import recorded_attention
+    from ..attention import capture
+    from ..settings import frame_interaction
 
     guidance = pipe.defaults["guidance_scale"] if guidance is None else guidance
     columns = list(COLUMNS)
@@ -136,8 +139,9 @@ def correspondence(pipe, n: int = 16, steps: int = 25, guidance: float | None = 
         moved = Obj(obj.color, obj.shape, obj.size, columns[c + 3 if c + 3 < len(columns) else c - 3], obj.row)
         prompts = [caption(scene), caption(Scene((moved,), scene.background))]
         latents = torch.cat([_noise(pipe, seed * 1000 + 2 * i), _noise(pipe, seed * 1000 + 2 * i + 1)])
-        with recorded_attention(pipe, steps=[step], frames=[1]) as records:
-            frames = _frames(pipe, prompts, latents, "cross_frame", None, steps, guidance)
+        interaction = frame_interaction(2, steps, attention="cross_frame", mapping_start=0)
+        with capture(interaction, steps=[step], frames=[1]) as records:
+            frames = _frames(pipe, prompts, latents, None, None, steps, guidance, interaction=interaction)
         for record in records:
             level = ".".join(record.layer.split(".")[:2]) if record.layer.startswith(("down", "up")) else "mid_block"
             tokens = record.probs.shape[0]
