@@ -40,6 +40,7 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from ..runtime import atomic_path
+from ..training import Hooks, optimize
 from ..video import frames_to_tensor
 from .recurrent import RecurrentMotion, install_recurrent_attention
 
@@ -173,25 +174,20 @@ def tune(unet, latents, embeds, method: str = "recurrent", steps: int = 400, lr:
                 p.copy_(saved["trainable"][name])
         opt.load_state_dict(saved["opt"])
         start, losses = saved["step"], list(saved["losses"])
+    def save(done):
+        with atomic_path(checkpoint) as tmp:
+            torch.save({"step": done, "config": config, "losses": losses, "opt": opt.state_dict(),
+                        "trainable": {k: p.detach().cpu() for k, p in trainable.items()}}, tmp)
+
+    def loss_fn(step):
+        generator = torch.Generator().manual_seed(seed * 1_000_003 + step)
+        return video_diffusion_loss(unet, latents, embeds, noise_schedule, generator, videos_per_step)
+
     unet.train()
     began = time.time()
-    bar = tqdm(range(start, steps), initial=start, total=steps, desc=f"tune {method}", disable=not progress,
-               dynamic_ncols=True)
-    for step in bar:
-        for group in opt.param_groups:
-            group["lr"] = lr * lr_factor(step, steps, warmup)
-        generator = torch.Generator().manual_seed(seed * 1_000_003 + step)
-        loss = video_diffusion_loss(unet, latents, embeds, noise_schedule, generator, videos_per_step)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(params, 1.0)
-        opt.step()
-        losses.append(float(loss.detach()))
-        bar.set_postfix(loss=f"{sum(losses[-20:]) / len(losses[-20:]):.4f}")
-        if checkpoint is not None and ((step + 1) % save_every == 0 or step + 1 == steps):
-            with atomic_path(checkpoint) as tmp:
-                torch.save({"step": step + 1, "config": config, "losses": losses, "opt": opt.state_dict(),
-                            "trainable": {k: p.detach().cpu() for k, p in trainable.items()}}, tmp)
+    hooks = Hooks(lr=lambda step: lr * lr_factor(step, steps, warmup), save=save if checkpoint is not None else None)
+    optimize(opt, params, loss_fn, steps=steps, hooks=hooks, start=start, save_every=save_every, losses=losses,
+             desc=f"tune {method}", progress=progress)
     unet.eval()
     return TuneResult(losses, time.time() - began, motion, trainable, config)
 

@@ -27,6 +27,7 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from ..runtime import atomic_path, pick_device
+from ..training import Hooks, optimize
 from ..video import frames_to_tensor
 from . import model as mini
 from .captions import caption, training_caption
@@ -135,7 +136,7 @@ def lr_at(step: int, total: int, peak: float, warmup: int = 100) -> float:
 
 
 def train_loop(part, params, loss_fn, args, out, on_save):
-    """The shared loop: AdamW, warm-up/decay, progress bar with loss, periodic atomic saves.
+    """A part's run of :func:`direct2v.training.optimize`: AdamW, warm-up/decay, periodic atomic saves.
 
     ``on_save`` hooks: ``export()`` writes the weights, ``after_step()``, ``extra_state()`` returns what a
     part keeps beside the optimizer (EMA, grounding heads) and ``restore(saved)`` reads it back on resume.
@@ -155,25 +156,16 @@ def train_loop(part, params, loss_fn, args, out, on_save):
         done_before = saved["step"]
         on_save.get("restore", lambda saved: None)(saved)
     extra = on_save.get("extra_state", lambda: {})
+
+    def save(done):
+        on_save["export"]()
+        state.save({"opt": opt.state_dict(), "rng": rng.bit_generator.state, "step": done_before + done,
+                    "size": args.size, **extra()})
+
     start = time.time()
-    losses = []
-    bar = tqdm(range(steps), desc=f"train {part}", dynamic_ncols=True)
-    for i in bar:
-        for g in opt.param_groups:
-            g["lr"] = lr_at(i, steps, peak)
-        loss = loss_fn(rng)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(params, 1.0)
-        opt.step()
-        on_save.get("after_step", lambda: None)()
-        losses.append(loss.item())
-        if i % 10 == 0:
-            bar.set_postfix(loss=f"{np.mean(losses[-50:]):.4f}")
-        if (i + 1) % args.save_every == 0 or i + 1 == steps:
-            on_save["export"]()
-            state.save({"opt": opt.state_dict(), "rng": rng.bit_generator.state, "step": done_before + i + 1,
-                        "size": args.size, **extra()})
+    hooks = Hooks(lr=lambda i: lr_at(i, steps, peak), after_step=on_save.get("after_step"), save=save)
+    losses = optimize(opt, params, lambda i: loss_fn(rng), steps=steps, hooks=hooks, save_every=args.save_every,
+                      desc=f"train {part}")
     seconds = time.time() - start
     log_run(out, {
         "part": part, "steps": steps, "total_steps": done_before + steps, "batch": args.batch, "lr": peak,
