@@ -1,4 +1,4 @@
-"""The miniature's quality judges (direct2v.shapes.evaluate) and stage measurements
+"""The miniature's quality judges (direct2v.shapes.quality) and stage measurements
 (direct2v.shapes.stage), checked on ground truth, where the answer is known."""
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from direct2v.pipeline import load_pipeline
-from direct2v.shapes import evaluate as quality
+from direct2v.shapes import quality
 from direct2v.shapes import stage
 from direct2v.shapes.captions import parse
 from direct2v.shapes.render import render, render_with_truth

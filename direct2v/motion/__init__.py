@@ -5,7 +5,7 @@ Motion Prediction", sections 3.2-3.4).
 - :mod:`.data`: a few videos of one motion from the shapes world, and held-out clips.
 - :mod:`.train`: few-shot tuning of the query projections and the recurrence (and the
   Tune-A-Video sparse-causal baseline), ``python -m direct2v.motion.train``.
-- :mod:`.evaluate`: tuned versus baseline versus zero-shot DirecT2V, ``python -m direct2v.motion.evaluate``.
+- :mod:`.compare`: tuned versus baseline versus zero-shot DirecT2V, ``python -m direct2v.motion.compare``.
 
 The structured initial noise of section 3.3 lives in :mod:`direct2v.noise`.
 """

@@ -1,7 +1,7 @@
 """The model card (``README.md``) of the shipped miniature model, written from its own records.
 
 Two files in the weights folder feed it: ``training_log.json`` (every training run, appended by
-``direct2v.shapes.train``) and ``evaluation.json`` (written by ``direct2v.shapes.evaluate``).
+``direct2v.shapes.train``) and ``evaluation.json`` (written by ``direct2v.shapes.quality``).
 """
 from __future__ import annotations
 
@@ -41,7 +41,7 @@ def write_model_card(folder: str | os.PathLike) -> Path:
         result = json.loads(evaluation.read_text())
         lines += ["## Quality, measured", "", f"Command: `{result['command']}`", "", result["markdown"], ""]
     else:
-        lines += ["## Quality, measured", "", "Not evaluated yet: run `python -m direct2v.shapes.evaluate`.", ""]
+        lines += ["## Quality, measured", "", "Not evaluated yet: run `python -m direct2v.shapes.quality`.", ""]
     notes = folder / "notes.md"  # hand-written findings about this model, kept beside the records
     if notes.exists():
         lines += [notes.read_text().strip(), ""]

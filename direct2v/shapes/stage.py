@@ -1,7 +1,7 @@
 """Does the miniature show the problem DirecT2V solves, and the property its fix relies on?
 
 Three measurements on the shipped model (``shapes_world.md``, "Version 2"), each reported in the
-model card by ``python -m direct2v.shapes.evaluate``:
+model card by ``python -m direct2v.shapes.quality``:
 
 * :func:`appearance_transfer`: in Stable Diffusion, self-attention keys and values carry
   appearance while queries carry layout; that is why value mapping (Eq. 4) can make frame f look

@@ -1,6 +1,6 @@
 """Does the tuned model move things? Few-shot tuning versus its baseline versus zero-shot DirecT2V.
 
-    python -m direct2v.motion.evaluate --recurrent DIR_OR_FILE --sparse-causal DIR_OR_FILE --out table.md
+    python -m direct2v.motion.compare --recurrent DIR_OR_FILE --sparse-causal DIR_OR_FILE --out table.md
 
 Every method gets the same user prompt, e.g. "a medium purple triangle moves from far left to far
 right, night background", on held-out clips (:func:`direct2v.motion.data.heldout_clips`: seen
@@ -188,7 +188,7 @@ def main(argv=None) -> None:
     from .data import heldout_clips
     from .train import WEIGHTS
 
-    parser = argparse.ArgumentParser(prog="python -m direct2v.motion.evaluate", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m direct2v.motion.compare", description=__doc__.split("\n\n")[0])
     parser.add_argument("--recurrent", default=str(WEIGHTS / "recurrent.safetensors"), help="tuned weights: file or train --out folder")
     parser.add_argument("--sparse-causal", default=str(WEIGHTS / "sparse_causal.safetensors"))
     parser.add_argument("--out", type=Path, default=Path("motion_evaluation.md"), help="markdown table (a .json beside it)")
@@ -223,7 +223,7 @@ def main(argv=None) -> None:
     }
     rows, _ = evaluate(pipe, clips, runs, args.steps, args.guidance, args.seed, scorer, noise_weight=args.noise_weight)
     summary = summarize(rows)
-    command = "python -m direct2v.motion.evaluate " + " ".join(argv if argv is not None else __import__("sys").argv[1:])
+    command = "python -m direct2v.motion.compare " + " ".join(argv if argv is not None else __import__("sys").argv[1:])
     text = [f"# Few-shot motion: evaluation\n",
             f"Command: `{command.strip()}`  ",
             f"{len(clips)} held-out clips ({args.per_condition} per condition), {args.frames} frames, "

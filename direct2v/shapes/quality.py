@@ -1,6 +1,6 @@
 """Measure the shipped miniature model against its quality bars and write them into the model card.
 
-    python -m direct2v.shapes.evaluate [--single 200] [--pairs 100] [--steps 50] [--guidance G] [--stage]
+    python -m direct2v.shapes.quality [--single 200] [--pairs 100] [--steps 50] [--guidance G] [--stage]
 
 Every sampled image is judged by the detector (``direct2v.shapes.detect``) against the scene its
 prompt describes; fresh scenes come from a fixed seed, so the table is reproducible. Also measured:
@@ -228,7 +228,7 @@ def stage_markdown(results: dict) -> str:
 
 
 def main(argv=None) -> dict:
-    parser = argparse.ArgumentParser(prog="python -m direct2v.shapes.evaluate", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m direct2v.shapes.quality", description=__doc__.split("\n\n")[0])
     parser.add_argument("--single", type=int, default=200, help="single-object prompts (fully specified)")
     parser.add_argument("--pairs", type=int, default=100, help="two-object prompts")
     parser.add_argument("--steps", type=int, default=50)
@@ -280,7 +280,7 @@ def main(argv=None) -> dict:
         results["transfer"] = stage.appearance_transfer(video_pipe, steps=args.stage_steps)
         results["correspondence"] = stage.correspondence(video_pipe, steps=args.stage_steps)
     table = markdown(results)
-    command = "python -m direct2v.shapes.evaluate " + " ".join(shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:]))
+    command = "python -m direct2v.shapes.quality " + " ".join(shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:]))
     record = {"command": command.strip(), "results": results, "markdown": table + f"\n\nSeconds: {time.time() - start:.0f} on {device}.",
               "guidance": guidance, "steps": args.steps}
     print(table)

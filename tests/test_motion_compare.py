@@ -1,0 +1,35 @@
+"""The motion comparison's judges (direct2v.motion.compare), checked on ground-truth clips."""
+import math
+
+import numpy as np
+
+from direct2v.motion import compare
+from direct2v.motion.data import make_clip
+
+
+def test_a_ground_truth_clip_scores_full_motion():
+    clip = make_clip("red", "square", "day", num_frames=6, seed=3)
+    scores = compare.motion_scores(clip.frames, clip)
+    assert scores == {"motion": 1.0, "monotone": 1.0, "video_ok": 1.0, "object_kept": 1.0, "background_kept": 1.0}
+
+
+def test_a_frozen_clip_does_not_move_and_a_wrong_colour_is_not_found():
+    clip = make_clip("red", "square", "day", num_frames=6, seed=3)
+    frozen = np.repeat(clip.frames[:1], len(clip.frames), axis=0)
+    scores = compare.motion_scores(frozen, clip)
+    assert scores["monotone"] == 0.0 and scores["video_ok"] == 0.0 and scores["motion"] < 0.5
+    other = make_clip("blue", "square", "day", num_frames=6, seed=3)
+    assert compare.motion_scores(other.frames, clip)["object_kept"] == 0.0
+
+
+def test_summaries_average_per_condition_and_the_table_has_a_row_per_run():
+    rows = [{"run": "a", "condition": "seen", **{m: 1.0 for m in compare.METRICS}},
+            {"run": "a", "condition": "new_object", **{m: 0.0 for m in compare.METRICS}},
+            {"run": "b", "condition": "seen", **{m: 0.5 for m in compare.METRICS}}]
+    summary = compare.summarize(rows)
+    assert summary["a"]["all"]["motion"] == 0.5 and summary["a"]["all"]["videos"] == 2
+    assert summary["a"]["new_object"]["motion"] == 0.0
+    assert summary["b"]["seen"]["motion"] == 0.5 and "new_object" not in summary["b"]
+    table = compare.markdown_table(summary)
+    assert table.count("\n| a |") == 1 and table.count("\n| b |") == 1
+    assert not math.isnan(summary["a"]["seen"]["clip_temp"])
