@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import signal
 import stat
 import uuid
@@ -134,3 +135,22 @@ def write_text_atomic(path: str | os.PathLike, text: str) -> Path:
     with atomic_path(path) as tmp:
         Path(tmp).write_text(text, encoding="utf-8")
     return Path(path)
+
+
+def atomic_folder(obj, folder: str | os.PathLike, save) -> None:
+    """The folder counterpart of :func:`atomic_path`: save with ``save(obj, tmp_folder)``, then move its
+    files into ``folder`` one ``os.replace`` each and drop the files it no longer has: ``folder`` always
+    exists and every file in it is whole (a model folder of diffusers or transformers)."""
+    folder = Path(folder)
+    tmp = folder.with_name(folder.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    save(obj, tmp)
+    folder.mkdir(parents=True, exist_ok=True)
+    new = {p.relative_to(tmp) for p in tmp.rglob("*") if p.is_file()}
+    for name in sorted(new, key=lambda n: n.suffix == ".json"):  # weights first, configs last
+        (folder / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp / name).replace(folder / name)
+    for path in folder.rglob("*"):
+        if path.is_file() and path.relative_to(folder) not in new:
+            path.unlink()
+    shutil.rmtree(tmp, ignore_errors=True)

@@ -287,7 +287,7 @@ def test_training_state_is_loaded_with_weights_only(tmp_path):
 def test_weights_folder_swap_keeps_the_folder_at_every_moment(tmp_path, monkeypatch):
     from pathlib import Path
 
-    from direct2v.shapes.train import save_atomic
+    from direct2v.runtime import atomic_folder
 
     folder = tmp_path / "unet"
     folder.mkdir()
@@ -307,7 +307,7 @@ def test_weights_folder_swap_keeps_the_folder_at_every_moment(tmp_path, monkeypa
         (path / "config.json").write_text(obj)
         (path / "weights.safetensors").write_text(obj)
 
-    save_atomic("new", folder, save)
+    atomic_folder("new", folder, save)
     assert seen and all(seen)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["unet"]
     assert sorted(p.name for p in folder.iterdir()) == ["config.json", "weights.safetensors"]

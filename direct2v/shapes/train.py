@@ -17,7 +17,6 @@ import argparse
 import copy
 import json
 import math
-import shutil
 import time
 from pathlib import Path
 
@@ -26,7 +25,7 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from ..runtime import atomic_path, pick_device
+from ..runtime import atomic_folder, atomic_path, pick_device
 from ..training import Hooks, optimize
 from ..video import frames_to_tensor
 from . import model as mini
@@ -64,23 +63,6 @@ def tokenize(tokenizer, texts, device):
 
 
 # ----------------------------------------------------------------------------- bookkeeping
-def save_atomic(obj, folder: Path, save) -> None:
-    """Save with ``save(obj, tmp_folder)``, then move its files into ``folder`` one ``os.replace`` each
-    and drop the files it no longer has: ``folder`` always exists and every file in it is whole."""
-    tmp = folder.with_name(folder.name + ".tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    save(obj, tmp)
-    folder.mkdir(parents=True, exist_ok=True)
-    new = {p.relative_to(tmp) for p in tmp.rglob("*") if p.is_file()}
-    for name in sorted(new, key=lambda n: n.suffix == ".json"):  # weights first, configs last
-        (folder / name).parent.mkdir(parents=True, exist_ok=True)
-        (tmp / name).replace(folder / name)
-    for path in folder.rglob("*"):
-        if path.is_file() and path.relative_to(folder) not in new:
-            path.unlink()
-    shutil.rmtree(tmp, ignore_errors=True)
-
-
 def save_fp16(model, folder: Path) -> None:
     """Store weights in fp16 (the package ships at most 40 MB); loading casts back to fp32 on a CPU.
 
@@ -94,7 +76,7 @@ def save_fp16(model, folder: Path) -> None:
         if isinstance(m, PreTrainedModel):
             mini.declare_fp32(path)
 
-    save_atomic(model, folder, save)
+    atomic_folder(model, folder, save)
 
 
 def log_run(out: Path, entry: dict) -> None:
@@ -179,7 +161,7 @@ def train_loop(part, params, loss_fn, args, out, on_save):
 # ----------------------------------------------------------------------------- parts
 def train_tokenizer(args, out: Path) -> None:
     tokenizer = mini.build_tokenizer()
-    save_atomic(tokenizer, out / "tokenizer", lambda t, p: t.save_pretrained(p))
+    atomic_folder(tokenizer, out / "tokenizer", lambda t, p: t.save_pretrained(p))
     print(f"tokenizer: {len(tokenizer)} tokens -> {out / 'tokenizer'}")
 
 
@@ -352,7 +334,7 @@ def train_unet(args, out: Path) -> None:
         ema.copy_to(unet.parameters())
         save_fp16(unet, out / "unet")
         ema.restore(unet.parameters())
-        save_atomic(PNDMScheduler(**mini.scheduler_config()), out / "scheduler", lambda s, p: s.save_pretrained(p))
+        atomic_folder(PNDMScheduler(**mini.scheduler_config()), out / "scheduler", lambda s, p: s.save_pretrained(p))
         mini.write_model_index(out)
         mini.write_settings(out)
 
