@@ -24,7 +24,7 @@ so differences between methods are paired. Two noise settings (``NOISES``, ``--n
 Text2Video-Zero warm start (every frame starts from frame 1's latent, re-noised), and independent
 noise per frame, where nothing but the attention ties the frames together. The single-prompt peer
 has no independent-noise form and runs under the warm start only. Guidance is the miniature's own
-3.0, not the paper's 12.0 (see ``GUIDANCE``).
+1.5, not the paper's 12.0 (see ``GUIDANCE``).
 
 Per video: the CLIP score (0-100) of every frame against its own frame prompt and against the user
 prompt, Avg. Dist., CLIP-Temp, warping error, narrative accuracy, background change, identity and

@@ -44,7 +44,7 @@ from .settings import (ATTENTION_MODES, OUTPUT_TYPES, PAPER_SETTINGS, SIZE_SETTI
 SETTINGS_FILE = "direct2v.json"
 """A model folder's recommended settings (a JSON object with keys of ``PAPER_SETTINGS``, and optionally
 ``height``/``width`` in pixels), applied by :func:`load_pipeline` as the pipeline's defaults; the shapes
-model ships one (guidance 3.0)."""
+model ships one (guidance 1.5)."""
 
 
 def model_settings(name_or_path: str | os.PathLike) -> dict:
@@ -111,7 +111,7 @@ class DirecT2VPipeline(StableDiffusionPipeline):
     Loads like any diffusers pipeline: ``DirecT2VPipeline.from_pretrained(folder_or_id)``.
     ``defaults`` holds the sampling settings that ``__call__`` uses when they are not given: the paper's
     (``PAPER_SETTINGS``), or the model's own when loaded by :func:`load_pipeline` from a folder with a
-    ``direct2v.json`` (the shapes model: guidance 3.0). ``interaction`` is the
+    ``direct2v.json`` (the shapes model: guidance 1.5). ``interaction`` is the
     :class:`~direct2v.attention.FrameInteraction` of the last call (``None`` before the first).
     """
 
@@ -447,7 +447,7 @@ def load_pipeline(name_or_path: str | os.PathLike = "shapes", device=None, dtype
     1.x/2.x hub id or folder (e.g. ``"stable-diffusion-v1-5/stable-diffusion-v1-5"``), through one
     ``from_pretrained`` call; CUDA and fp16 when present, CPU and fp32 otherwise. The safety checker is not
     loaded (``safety_checker=None``) unless passed in ``kwargs``. ``pipe.defaults`` are the model's
-    recommended sampling settings (its folder's ``direct2v.json``; the shapes model: guidance 3.0), else
+    recommended sampling settings (its folder's ``direct2v.json``; the shapes model: guidance 1.5), else
     the paper's (:data:`PAPER_SETTINGS`).
     """
     device = pick_device(device)
