@@ -279,6 +279,7 @@ def test_the_chapter_quotes_findings_read_from_the_committed_files():
     sources = ["".join(c["source"]) for c in cells]
     assert any("E.findings(" in s for s in sources) and any("E.paper_comparison(" in s for s in sources)
     prose = [next(s for s in sources if "What the miniature reproduces" in s).split("What the miniature reproduces")[1],
-             next(s for s in sources if s.startswith("**Reading it against the paper.**"))]
+             next(s for s in sources if s.startswith("**Reading it against the paper.**")),
+             next(s for s in sources if s.startswith("**What the DSF study shows.**"))]
     for text in prose:   # no result typed in: no decimals, no percentages (the intervals' "95%" is the method)
         assert not re.search(r"\d+\.\d+|\d+ ?%", text.replace("95%", "")), text
