@@ -6,7 +6,7 @@ Serves the HTML folder on localhost, drives Chromium through the DevTools protoc
 (``--remote-debugging-pipe``: the standard library is enough, no browser download) and checks each
 page for: a page that does not load, console errors and uncaught exceptions, same-origin requests
 that fail, images or videos that do not load, cells whose output is an error (or stderr), empty
-widget areas, formulas MathJax did not typeset, code lines running off their cell, and internal links
+widget areas, markdown tables left as text, formulas MathJax did not typeset, code lines running off their cell, and internal links
 to a missing page or anchor. Requests leaving localhost are blocked (the book must read offline);
 external images (the Colab badge) are listed, not checked. Screenshots of every page (full length,
 in tiles) go to ``--screenshots``. Exit status 1 when any page has a problem.
@@ -68,6 +68,11 @@ PAGE_CHECKS = r"""
   for (const m of document.querySelectorAll('.math')) {
     if (!m.querySelector('mjx-container'))
       out.problems.push('formula not typeset: ' + m.textContent.slice(0, 80));
+  }
+  for (const para of document.querySelectorAll('.cell_output p')) {
+    // a markdown table a cell displayed but the renderer left as text: "| a | b |" lines in a paragraph
+    if (/^\s*\|.*\|\s*$/m.test(para.textContent) && para.textContent.split('|').length > 6)
+      out.problems.push('markdown table shown as text: ' + para.textContent.slice(0, 80).replace(/\s+/g, ' '));
   }
   for (const m of document.querySelectorAll('mjx-merror'))
     out.problems.push('MathJax error: ' + (m.getAttribute('data-mjx-error') || m.textContent).slice(0, 80));
