@@ -37,7 +37,6 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-from tqdm.auto import tqdm
 
 from ..runtime import atomic_path
 from ..training import Hooks, optimize
@@ -174,6 +173,7 @@ def tune(unet, latents, embeds, method: str = "recurrent", steps: int = 400, lr:
                 p.copy_(saved["trainable"][name])
         opt.load_state_dict(saved["opt"])
         start, losses = saved["step"], list(saved["losses"])
+
     def save(done):
         with atomic_path(checkpoint) as tmp:
             torch.save({"step": done, "config": config, "losses": losses, "opt": opt.state_dict(),

@@ -39,7 +39,8 @@ def write_model_card(folder: str | os.PathLike) -> Path:
     evaluation = folder / "evaluation.json"
     if evaluation.exists():
         result = json.loads(evaluation.read_text())
-        lines += ["## Quality, measured", "", f"Command: `{result['command']}` (guidance {result.get('guidance')}, {result.get('steps')} steps)", "", result["markdown"], ""]
+        command = f"Command: `{result['command']}` (guidance {result.get('guidance')}, {result.get('steps')} steps)"
+        lines += ["## Quality, measured", "", command, "", result["markdown"], ""]
     else:
         lines += ["## Quality, measured", "", "Not evaluated yet: run `python -m direct2v.shapes.quality`.", ""]
     notes = folder / "notes.md"  # hand-written findings about this model, kept beside the records

@@ -23,6 +23,7 @@ import torch
 from tqdm.auto import tqdm
 
 from ..metrics import decoration_consistency, identity_consistency
+from ..settings import frame_interaction
 from ..video import as_frames
 from .captions import caption
 from .detect import N_OBJECT_LABELS, OBJECT_DISTANCE, classify_pixels, detect
@@ -49,11 +50,15 @@ def _noise(pipe, seed: int) -> torch.Tensor:
     return torch.randn(shape, generator=torch.Generator("cpu").manual_seed(seed))
 
 
-def _frames(pipe, prompts, latents, attention, layers, steps, guidance, interaction=None) -> np.ndarray:
-    """Frames of ``prompts`` from independent ``latents``, mapping from step 0 (or as ``interaction`` says)."""
-    mapping = dict(interaction=interaction) if interaction is not None else dict(attention=attention, mapping_start=0)
-    out = pipe(list(prompts), attention_layers=layers, noise="independent", latents=latents,
-               num_inference_steps=steps, guidance_scale=guidance, output_type="np", **mapping)
+def _mapping(attention: str, steps: int):
+    """The frame interaction of two frames, mapping from step 0."""
+    return frame_interaction(2, steps, attention=attention, mapping_start=0)
+
+
+def _frames(pipe, prompts, latents, interaction, layers, steps, guidance) -> np.ndarray:
+    """Frames of ``prompts`` from independent ``latents`` under ``interaction`` (see :func:`_mapping`)."""
+    out = pipe(list(prompts), interaction=interaction, attention_layers=layers, noise="independent", latents=latents,
+               num_inference_steps=steps, guidance_scale=guidance, output_type="np")
     return as_frames(out.frames)
 
 
@@ -87,9 +92,11 @@ def appearance_transfer(pipe, n: int = 30, steps: int = 25, guidance: float | No
             text = caption(scene)
             latents = torch.cat([_noise(pipe, seed * 1000 + 2 * i), _noise(pipe, seed * 1000 + 2 * i + 1)])
             if i not in alone:
-                alone[i] = [detect(f) for f in _frames(pipe, [text, text], latents, "self", None, steps, guidance)]
+                frames = _frames(pipe, [text, text], latents, _mapping("self", steps), None, steps, guidance)
+                alone[i] = [detect(f) for f in frames]
             a, b_alone = alone[i]
-            b = detect(_frames(pipe, [text, text], latents, "cross_frame", None if level is None else [level],
+            layers = None if level is None else [level]
+            b = detect(_frames(pipe, [text, text], latents, _mapping("cross_frame", steps), layers,
                                steps, guidance)[1])
             if len(a.objects) != 1 or len(b_alone.objects) != 1 or not b.objects or a.objects[0].pattern is None \
                     or b_alone.objects[0].pattern is None:
@@ -126,7 +133,6 @@ def correspondence(pipe, n: int = 16, steps: int = 25, guidance: float | None = 
     returns the chance rate (object share of r's tokens) for comparison.
     """
     from ..attention import capture
-    from ..settings import frame_interaction
 
     guidance = pipe.defaults["guidance_scale"] if guidance is None else guidance
     columns = list(COLUMNS)
@@ -139,9 +145,9 @@ def correspondence(pipe, n: int = 16, steps: int = 25, guidance: float | None = 
         moved = Obj(obj.color, obj.shape, obj.size, columns[c + 3 if c + 3 < len(columns) else c - 3], obj.row)
         prompts = [caption(scene), caption(Scene((moved,), scene.background))]
         latents = torch.cat([_noise(pipe, seed * 1000 + 2 * i), _noise(pipe, seed * 1000 + 2 * i + 1)])
-        interaction = frame_interaction(2, steps, attention="cross_frame", mapping_start=0)
+        interaction = _mapping("cross_frame", steps)
         with capture(interaction, steps=[step], frames=[1]) as records:
-            frames = _frames(pipe, prompts, latents, None, None, steps, guidance, interaction=interaction)
+            frames = _frames(pipe, prompts, latents, interaction, None, steps, guidance)
         for record in records:
             level = ".".join(record.layer.split(".")[:2]) if record.layer.startswith(("down", "up")) else "mid_block"
             tokens = record.probs.shape[0]

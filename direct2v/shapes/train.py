@@ -218,16 +218,20 @@ OBJECT_WEIGHT = 8.0
 """Extra reconstruction weight on pixels away from the background colour (objects, decorations)."""
 
 
-def object_weights(images: torch.Tensor, threshold: float = 0.2) -> torch.Tensor:
+def away_from_background(images: torch.Tensor, threshold: float = 0.2) -> torch.Tensor:
+    """(n, 1, h, w) float mask, 1 where a pixel differs from its image's background by more than
+    ``threshold``. The background is each image's per-channel median colour (it fills most of the canvas)."""
+    background = images.flatten(2).median(dim=2).values[..., None, None]
+    return ((images - background).abs().amax(dim=1, keepdim=True) > threshold).float()
+
+
+def object_weights(images: torch.Tensor) -> torch.Tensor:
     """Per-pixel loss weights (n, 1, h, w): 1 on the background, ``1 + OBJECT_WEIGHT`` elsewhere.
 
-    The background is each image's per-channel median colour (it fills most of the canvas). A plain
-    mean error is dominated by flat background, so a 10 px triangle came back from the VAE as a blob
-    the detector took for a circle; weighting its pixels keeps the shapes the world is about.
+    A plain mean error is dominated by flat background, so a 10 px triangle came back from the VAE as a
+    blob the detector took for a circle; weighting its pixels keeps the shapes the world is about.
     """
-    background = images.flatten(2).median(dim=2).values[..., None, None]
-    away = (images - background).abs().amax(dim=1, keepdim=True) > threshold
-    return 1.0 + OBJECT_WEIGHT * away.float()
+    return 1.0 + OBJECT_WEIGHT * away_from_background(images)
 
 
 def train_vae(args, out: Path) -> None:
@@ -271,12 +275,11 @@ UNET_OBJECT_WEIGHT = 3.0
 def latent_weights(images: torch.Tensor, factor: int) -> torch.Tensor:
     """Per-latent-pixel loss weights (n, 1, h/factor, w/factor), normalised to mean 1 per image.
 
-    A latent pixel weighs ``1 + UNET_OBJECT_WEIGHT`` when any image pixel it covers is away from the
-    background (``object_weights``). With uniform weights the flat background dominates the error,
+    A latent pixel weighs ``1 + UNET_OBJECT_WEIGHT`` times the share of the image pixels it covers that
+    are away from the background (``away_from_background``). With uniform weights the flat background dominates the error,
     and the UNet learned objects' outlines long before their unnamed patterns (world version 2).
     """
-    away = F.avg_pool2d((object_weights(images) > 1).float(), factor)
-    w = 1.0 + UNET_OBJECT_WEIGHT * away
+    w = 1.0 + UNET_OBJECT_WEIGHT * F.avg_pool2d(away_from_background(images), factor)
     return w / w.mean(dim=(1, 2, 3), keepdim=True)
 
 
