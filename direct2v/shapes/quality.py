@@ -194,7 +194,7 @@ def markdown(results: dict) -> str:
     if "patterns" in results:
         counts = results["patterns"]["counts"]
         rows += ["", f"Patterns of `{PATTERN_CAPTION}` over {results['patterns']['samples']} seeds "
-                 f"({sum(counts.values())} with an object detected): " + ", ".join(f"{p} {c}" for p, c in counts.items()) + "."]
+                 f"({sum(counts.values())} with a pattern named): " + ", ".join(f"{p} {c}" for p, c in counts.items()) + "."]
     if "decorations" in results:
         rows += ["", "Decorations (share of the image that is decoration), generated against the world's own "
                  "renders of the same scenes:", "", "| background | generated | world | ratio |", "| --- | --- | --- | --- |"]
