@@ -12,8 +12,11 @@ projections are the same for every mode and left out) with classifier-free guida
 Peak memory is *measured*: on a GPU with ``torch.cuda.max_memory_allocated``; on the CPU as the
 rise of the process's peak resident set (Linux ``VmHWM``, reset before each call through
 ``/proc/self/clear_refs``) over the resident set before the call. Large tensors are
-``mmap``-ed by the allocator (glibc's threshold is pinned to 64 KiB) and returned when freed, so this is the peak of live temporaries plus
-the output; it includes allocator noise of a few MB, so ratios of tiny layers mean little.
+``mmap``-ed by the allocator (glibc's threshold is pinned to 64 KiB) and returned when freed, so this
+is the peak of live temporaries plus the output; it includes allocator noise of a few MB, so ratios
+of tiny layers mean little. That setting makes every large temporary cost fresh page faults (it
+doubled RVM + DSF's time at SD 1.5's largest layer), so all memory is measured first and the times
+after it, with glibc's thresholds set to what a long-running process reaches.
 """
 from __future__ import annotations
 
@@ -50,13 +53,25 @@ def _rss_kb(field):
         return next(int(line.split()[1]) for line in f if line.startswith(field))
 
 
-def _mmap_every_large_allocation():
-    """Make glibc return freed tensors to the system at once, so the resident-set peak sees them come and go."""
+def _mallopt(threshold, trim):
     try:
         import ctypes
-        ctypes.CDLL("libc.so.6").mallopt(-3, 1 << 16)  # M_MMAP_THRESHOLD = 64 KiB, fixed (not adaptive)
+        libc = ctypes.CDLL("libc.so.6")
+        libc.mallopt(-3, threshold)  # M_MMAP_THRESHOLD, fixed from now on (not adaptive)
+        libc.mallopt(-1, trim)  # M_TRIM_THRESHOLD
     except (OSError, AttributeError):
         pass
+
+
+def _mmap_every_large_allocation():
+    """Make glibc return freed tensors to the system at once, so the resident-set peak sees them come and go."""
+    _mallopt(1 << 16, 1 << 17)
+
+
+def _keep_large_allocations():
+    """Undo :func:`_mmap_every_large_allocation` for timing: glibc's thresholds as a long-running process
+    reaches them (32 MiB mmap threshold, twice that kept on the heap), so temporaries reuse warm pages."""
+    _mallopt(32 << 20, 64 << 20)
 
 
 def peak_extra_bytes(fn, q, k, v):
@@ -102,22 +117,30 @@ def dense_bytes(b, heads, n):
     return 3 * b * heads * n * n * 4  # scores, row and column softmax in fp32
 
 
-def bench(name, frames, n, channels, heads, device, dtype, repeats, dense_limit, chunked_limit=1024):
+def bench(name, frames, n, channels, heads, device, dtype, measure, dense_limit, chunked_limit=1024):
+    """``measure(fn, q, k, v)`` for every variant at one layer: ``{label: value, or why it was skipped}``."""
     b, d = 2 * frames, channels // heads
     g = torch.Generator(device).manual_seed(0)
     q, k, v = (qkv(b, heads, n, d, device, dtype, g) for _ in range(3))
-    rows, base_t, base_m = [], None, None
+    out = {}
     for label, fn in variants(frames).items():
         if "dense" in label and dense_bytes(b, heads, n) > dense_limit:
-            rows.append((name, frames, n, label, None, None, f"skipped: needs {dense_bytes(b, heads, n) / 2**30:.0f} GiB"))
+            out[label] = f"skipped: needs {dense_bytes(b, heads, n) / 2**30:.0f} GiB"
+        elif "chunked" in label and n > chunked_limit:
+            out[label] = "skipped: minutes at this size (about 10x plain)"
+        else:
+            with torch.no_grad():
+                out[label] = measure(fn, q, k, v)
+    return out
+
+
+def rows_of(name, frames, n, times, memory):
+    rows, base_t, base_m = [], None, None
+    for label, t in times.items():
+        if isinstance(t, str):
+            rows.append((name, frames, n, label, None, None, t))
             continue
-        if "chunked" in label and n > chunked_limit:
-            rows.append((name, frames, n, label, None, None, "skipped: minutes at this size (about 10x plain)"))
-            continue
-        with torch.no_grad():
-            fn(q, k, v)  # warm-up
-            t = seconds(fn, q, k, v, repeats)
-            m = peak_extra_bytes(fn, q, k, v)
+        m = memory[label]
         if base_t is None:
             base_t, base_m = t, m
         rows.append((name, frames, n, label, t / base_t, m / base_m if base_m > 0 else None,
@@ -157,27 +180,36 @@ def main(argv=None):
     parser.add_argument("--repeats", type=int, default=None)
     parser.add_argument("--write-results", action="store_true", help="replace this table in benchmarks/RESULTS.md")
     args = parser.parse_args(argv)
-    _mmap_every_large_allocation()
     device = pick_device(args.device)
     dtype = pick_dtype(device)
     repeats = args.repeats or 2
     sd_tokens = 1024 if args.quick else 4096  # quick: SD 1.5's channels and heads at a 32x32 latent
     dense_limit = 2**30 if args.quick else 8 * 2**30
     chunked_limit = 1024 if device.type == "cpu" else 4096
+    # SD 1.5's largest layer, then the miniature's three levels (direct2v.shapes.model.unet_config)
+    layers = [("SD 1.5 largest, 320 ch, 8 heads", 2 if args.quick else 8, sd_tokens, 320, 8, repeats,
+               chunked_limit),
+              ("miniature 16x16, 64 ch", 8, 256, 64, 4, repeats, 1024),
+              ("miniature 8x8, 128 ch", 8, 64, 128, 4, repeats * 5, 1024),
+              ("miniature 4x4, 128 ch", 8, 16, 128, 4, repeats * 5, 1024)]
+    sizes = (256, 512, 1024) if args.quick else (256, 1024, 4096, 9216)
+    # memory first, with every large temporary mmap-ed; then times, with the allocator as users have it
+    _mmap_every_large_allocation()
+    memory = [bench(name, f, n, c, h, device, dtype, peak_extra_bytes, dense_limit, limit)
+              for name, f, n, c, h, _, limit in layers]
+    memory_sweep = sweep(device, dtype, sizes)
+    _keep_large_allocations()
+
+    def timed(r):
+        return lambda fn, q, k, v: (fn(q, k, v), seconds(fn, q, k, v, r))[1]  # a warm-up call, then the best of r
+
     rows = []
-    for frames in ((2,) if args.quick else (8,)):
-        rows += bench("SD 1.5 largest, 320 ch, 8 heads", frames, sd_tokens, 320, 8, device, dtype, repeats,
-                      dense_limit, chunked_limit)
-    # the miniature's three levels (direct2v.shapes.model.unet_config): 16x16, 8x8 and 4x4 latents
-    for name, n, channels in (("miniature 16x16, 64 ch", 256, 64), ("miniature 8x8, 128 ch", 64, 128),
-                              ("miniature 4x4, 128 ch", 16, 128)):
-        rows += bench(name, 8, n, channels, 4, device, dtype, repeats * 5 if n < 256 else repeats, dense_limit)
+    for (name, f, n, c, h, r, limit), mem in zip(layers, memory):
+        rows += rows_of(name, f, n, bench(name, f, n, c, h, device, dtype, timed(r), dense_limit, limit), mem)
     header = (f"device: {device}, dtype: {dtype}, threads: {torch.get_num_threads()}, DSF quantile {PHI}, "
               f"best of {repeats}; goal: rvm+DSF (auto) <= 2x plain")
-    sizes = (256, 512, 1024) if args.quick else (256, 1024, 4096, 9216)
-    memory = sweep(device, dtype, sizes)
     text = (f"{header}\n\n{table(rows)}\n\nDSF extra memory against tokens (F=2 with guidance, 320 channels, "
-            f"8 heads):\n\n{memory}")
+            f"8 heads):\n\n{memory_sweep}")
     print(text)
     if args.write_results:
         from results import write_section
