@@ -99,10 +99,22 @@ def test_every_dsf_method_agrees(n):
     g = torch.Generator().manual_seed(n)
     q, k, v = (torch.randn(2 * FRAMES, 2, n, 8, generator=g) for _ in range(3))
     outs = {m: value_mapping_attention(q, k, v, 1, FRAMES, dsf_quantile=0.25, dsf_method=m, chunk_size=7,
-                                       return_details=True) for m in ("blocked", "chunked", "dense")}
-    for m in ("blocked", "chunked"):
+                                       return_details=True) for m in ("auto", "blocked", "chunked", "dense")}
+    for m in ("auto", "blocked", "chunked"):
         torch.testing.assert_close(outs[m][1]["confidence"], outs["dense"][1]["confidence"], rtol=1e-4, atol=1e-7)
         torch.testing.assert_close(outs[m][0], outs["dense"][0], rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("n,blocked", [(64, False), (200, True)])
+def test_auto_builds_small_layers_dense_and_blocks_large_ones(n, blocked, monkeypatch):
+    from direct2v.attention import functional
+
+    calls = []
+    monkeypatch.setattr(functional, "blocked_confidence", lambda *a, **kw: calls.append(1) or blocked_confidence(*a, **kw))
+    q, k, v = (torch.randn(2 * FRAMES, 2, n, 8) for _ in range(3))
+    assert (2 * FRAMES * 2 * n * n > functional.DENSE_SCORES) == blocked
+    value_mapping_attention(q, k, v, 1, FRAMES, dsf_quantile=0.25)
+    assert bool(calls) == blocked
 
 
 @pytest.mark.parametrize("n,scale,max_elements", [(5, 1, None), (64, 4, 64 * 32), (130, 8, 7), (300, 1, 300 * 40)])

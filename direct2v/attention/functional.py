@@ -90,6 +90,10 @@ def dual_softmax_confidence(q: torch.Tensor, k: torch.Tensor, chunk_size: int | 
     return conf.view(b, h, nq)
 
 
+# Below this many scores (all frames and heads of a layer together) "auto" builds them densely:
+# 1 MiB of fp32, and one batched call beats the blocked loop's per-call overhead (the miniature's
+# 8x8 and 4x4 layers, benchmarks/attention.py).
+DENSE_SCORES = 1 << 18
 # Score elements per block of the blocked confidence: 1 MiB of fp32, which stays in a core's cache
 # between the few passes over each block and keeps the Python loop short (measured in benchmarks/attention.py).
 BLOCK_ELEMENTS = 1 << 18
@@ -201,8 +205,9 @@ def value_mapping_attention(q, k, v, ref_index: int | None, num_frames: int, dsf
     confidence of each query is averaged over heads (one decision per token, as the mask ``M_f``
     of Eq. 6 is broadcast over channels) and the ``phi`` least confident queries of each frame
     (``dsf_scope``) take the frame's own self-attention output, computed for those queries only.
-    ``dsf_method``: ``"blocked"`` (:func:`blocked_confidence`, the default ``"auto"``), or
-    ``"chunked"`` / ``"dense"`` (:func:`dual_softmax_confidence`, ``chunk_size`` query rows per block).
+    ``dsf_method``: ``"blocked"`` (:func:`blocked_confidence`), ``"chunked"`` / ``"dense"``
+    (:func:`dual_softmax_confidence`, ``chunk_size`` query rows per block), or ``"auto"``: dense
+    where all the layer's scores fit in ``DENSE_SCORES``, else blocked.
 
     DSF is skipped where it cannot change the output: ``phi = 0`` (nothing filtered), ``phi >= 1``
     (everything filtered: plain self-attention) and, with ``dsf_scope="frame"``, the reference frame
@@ -221,7 +226,10 @@ def value_mapping_attention(q, k, v, ref_index: int | None, num_frames: int, dsf
     if k_ref.shape[0] != _groups(q, num_frames):
         raise ValueError(f"kv_ref holds {k_ref.shape[0]} groups but the batch holds {q.shape[0] // num_frames}")
     use_dsf = bool(dsf_quantile)
-    fused = use_dsf and dsf_method in ("auto", "blocked") and q.device.type == "cpu" and _flash_with_lse() is not None
+    if dsf_method == "auto":
+        dense = q.shape[0] * q.shape[1] * q.shape[2] * k_ref.shape[2] <= DENSE_SCORES
+        dsf_method = "dense" if dense else "blocked"
+    fused = use_dsf and dsf_method == "blocked" and q.device.type == "cpu" and _flash_with_lse() is not None
     out, lse_row = mapped_attention(q, k_ref, v_ref, num_frames, with_lse=fused)
     if not use_dsf:
         return (out, {}) if return_details else out
@@ -229,7 +237,7 @@ def value_mapping_attention(q, k, v, ref_index: int | None, num_frames: int, dsf
     frames = [f for f in range(num_frames) if not (skip and f == ref_index)]
     if not frames:
         return (out, {}) if return_details else out
-    if dsf_method in ("auto", "blocked"):
+    if dsf_method == "blocked":
         cap = None if chunk_size is None else chunk_size * k_ref.shape[2]
         conf = blocked_confidence(q, k_ref, num_frames, frames, lse_row, cap)
     else:
