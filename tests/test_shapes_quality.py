@@ -78,7 +78,7 @@ def test_appearance_transfer_reports_every_level_asked(tiny_model, levels):
     pipe.set_progress_bar_config(disable=True)
     result = stage.appearance_transfer(pipe, n=1, steps=2, levels=levels)
     assert list(result) == ["all" if level is None else level for level in levels]
-    assert all(set(r) == {"transfer", "own", "place", "fragments", "n"} for r in result.values())
+    assert all(set(r) == {"transfer", "own", "kept", "unnamed", "place", "fragments", "n"} for r in result.values())
 
 
 def test_correspondence_reads_the_captured_attention_of_the_shipped_model():

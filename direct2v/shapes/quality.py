@@ -214,10 +214,14 @@ def stage_markdown(results: dict) -> str:
     if "transfer" in results:
         rows += ["", "Keys and values carry appearance (`stage.appearance_transfer`): B's self-attention reads A's keys "
                  "and values at one UNet level (all: every level). transfer: B's object takes A's pattern; own: B alone "
-                 "already has it; place: B's object stays at its own column and row; fragments: an extra object appears.",
-                 "", "| level mapped | transfer | own | place | fragments | pairs |", "| --- | --- | --- | --- | --- | --- |"]
-        rows += [f"| {level} | {100 * r['transfer']:.0f}% | {100 * r['own']:.0f}% | {100 * r['place']:.0f}% | "
-                 f"{100 * r['fragments']:.0f}% | {r['n']} |" for level, r in results["transfer"].items()]
+                 "already has it; kept: mapped B keeps the pattern it has alone; unnamed: mapped B's object has no "
+                 "pattern the detector can name; place: B's object stays at its own column and row; fragments: an "
+                 "extra object appears.", "",
+                 "| level mapped | transfer | own | kept | unnamed | place | fragments | pairs |",
+                 "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+        rows += [f"| {level} | " + " | ".join(f"{100 * r.get(key, float('nan')):.0f}%" for key in
+                                              ("transfer", "own", "kept", "unnamed", "place", "fragments"))
+                 + f" | {r['n']} |" for level, r in results["transfer"].items()]
     if "correspondence" in results:
         rows += ["", "Query-key correspondence (`stage.correspondence`): object queries of frame f whose most attended "
                  "key in the reference frame lies on the same object, which moved three columns (chance: the object's "

@@ -76,18 +76,20 @@ def appearance_transfer(pipe, n: int = 30, steps: int = 25, guidance: float | No
                         levels=(None,) + LEVELS) -> dict:
     """Per level mapped (``None``: every self-attention layer): how often B takes A's pattern.
 
-    Returns ``{level: {"transfer", "own", "place", "fragments", "n"}}``: the fraction of B's
-    objects (mapped onto A) whose pattern is A's; the same fraction for B sampled alone (the
-    chance that two seeds agree anyway); the fraction of mapped Bs whose object stays at B's own
-    column and row; the fraction of mapped Bs with an extra (ghost) object. Only pairs where A's
-    and B's objects were both detected with a named pattern count.
+    Returns ``{level: {"transfer", "own", "kept", "unnamed", "place", "fragments", "n"}}``: the
+    fraction of B's objects (mapped onto A) whose pattern is A's; the same fraction for B sampled
+    alone (the chance that two seeds agree anyway); the fractions of mapped Bs whose object keeps
+    the pattern B has alone, and whose object has no pattern the detector can name (neither A's nor
+    B's: the two superposed); the fraction of mapped Bs whose object stays at B's own column and
+    row; the fraction of mapped Bs with an extra (ghost) object. Only pairs where A's and B's
+    objects were both detected with a named pattern count.
     """
     guidance = pipe.defaults["guidance_scale"] if guidance is None else guidance
     out = {}
     scenes = _patterned_scenes(n, seed)
     alone = {}
     for level in tqdm(levels, desc="appearance transfer"):
-        hits, own, place, ghosts, count = [], [], [], [], 0
+        hits, own, kept, unnamed, place, ghosts, count = [], [], [], [], [], [], 0
         for i, scene in enumerate(scenes):
             text = caption(scene)
             latents = torch.cat([_noise(pipe, seed * 1000 + 2 * i), _noise(pipe, seed * 1000 + 2 * i + 1)])
@@ -106,12 +108,13 @@ def appearance_transfer(pipe, n: int = 30, steps: int = 25, guidance: float | No
             mine = min(b.objects, key=lambda o: (o.cx - b_alone.objects[0].cx) ** 2 + (o.cy - b_alone.objects[0].cy) ** 2)
             hits.append(mine.pattern == target.pattern)
             own.append(b_alone.objects[0].pattern == target.pattern)
+            kept.append(mine.pattern == b_alone.objects[0].pattern)
+            unnamed.append(mine.pattern is None)
             place.append((mine.column, mine.row) == (b_alone.objects[0].column, b_alone.objects[0].row))
             ghosts.append(len(b.objects) > 1)
+        rates = {"transfer": hits, "own": own, "kept": kept, "unnamed": unnamed, "place": place, "fragments": ghosts}
         out["all" if level is None else level] = {
-            "transfer": float(np.mean(hits)) if hits else float("nan"), "own": float(np.mean(own)) if own else float("nan"),
-            "place": float(np.mean(place)) if place else float("nan"),
-            "fragments": float(np.mean(ghosts)) if ghosts else float("nan"), "n": count}
+            **{key: float(np.mean(v)) if v else float("nan") for key, v in rates.items()}, "n": count}
     return out
 
 
