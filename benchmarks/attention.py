@@ -201,7 +201,10 @@ def main(argv=None):
     _keep_large_allocations()
 
     def timed(r):
-        return lambda fn, q, k, v: (fn(q, k, v), seconds(fn, q, k, v, r))[1]  # a warm-up call, then the best of r
+        def measure(fn, q, k, v):
+            fn(q, k, v)  # warm-up
+            return seconds(fn, q, k, v, r)
+        return measure
 
     rows = []
     for (name, f, n, c, h, r, limit), mem in zip(layers, memory):

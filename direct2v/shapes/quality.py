@@ -219,9 +219,9 @@ def stage_markdown(results: dict) -> str:
                  "extra object appears.", "",
                  "| level mapped | transfer | own | kept | unnamed | place | fragments | pairs |",
                  "| --- | --- | --- | --- | --- | --- | --- | --- |"]
-        rows += [f"| {level} | " + " | ".join(f"{100 * r.get(key, float('nan')):.0f}%" for key in
-                                              ("transfer", "own", "kept", "unnamed", "place", "fragments"))
-                 + f" | {r['n']} |" for level, r in results["transfer"].items()]
+        rates = ("transfer", "own", "kept", "unnamed", "place", "fragments")
+        rows += [f"| {level} | " + " | ".join(f"{100 * r[key]:.0f}%" for key in rates) + f" | {r['n']} |"
+                 for level, r in results["transfer"].items()]
     if "correspondence" in results:
         rows += ["", "Query-key correspondence (`stage.correspondence`): object queries of frame f whose most attended "
                  "key in the reference frame lies on the same object, which moved three columns (chance: the object's "
