@@ -89,3 +89,28 @@ def test_correspondence_reads_the_captured_attention_of_the_shipped_model():
     for level in result.values():
         assert level["tokens"] > 0 and 0.0 <= level["rate"] <= 1.0 and 0.0 < level["chance"] < 0.5
     assert pipe.interaction.captures == []  # the capture is closed after the call
+
+
+def test_interaction_study_pairs_rules_and_summarises_per_kind(tiny_model):
+    pipe = load_pipeline(tiny_model, device="cpu")
+    pipe.set_progress_bar_config(disable=True)
+    stories = (stage.STAGE_STORIES[0], stage.STAGE_STORIES[12])   # a move and a day-to-night story
+    rows = stage.interaction_study(pipe, rules=("self", "rvm"), seeds=(0,), steps=2, num_frames=3, stories=stories,
+                                   layers=["up_blocks.1"], progress=False)
+    assert [(r["story"], r["rule"]) for r in rows] == [(0, "self"), (0, "rvm"), (1, "self"), (1, "rvm")]
+    summary = stage.study_summary(rows)
+    assert set(summary) == {"move", "day to night", "all", "all but day to night"}
+    assert summary["all"]["stories"] == 2 and summary["all but day to night"]["stories"] == 1
+    assert "diff" in summary["all"]["rvm"]["identity"] and "diff" not in summary["all"]["self"]["identity"]
+    assert "| move | 1 | rvm |" in stage.study_table(summary)
+    with pytest.raises(ValueError, match="rules="):
+        stage.interaction_study(pipe, rules=("rmv",), stories=stories)
+
+
+def test_study_summary_resamples_stories_and_differences_are_paired():
+    rows = [dict(kind="k", story=s, seed=seed, rule=rule, identity=v, decoration=v, narrative=1.0)
+            for s in range(4) for seed in (0, 1) for rule, v in (("self", 0.2 + 0.1 * s), ("rvm", 0.5 + 0.1 * s))]
+    summary = stage.study_summary(rows)
+    mean, low, high = summary["k"]["rvm"]["identity"]["diff"]
+    assert mean == pytest.approx(0.3) and low == pytest.approx(0.3) and high == pytest.approx(0.3)
+    assert summary["k"]["self"]["identity"]["mean"][0] == pytest.approx(0.35)

@@ -354,3 +354,17 @@ def test_consistent_story_keeps_patterns_and_independent_frames_do_not():
     assert all(p == kept[0] for p in kept) and kept[0][0] in world.PATTERNS
     loose = {detect(f).objects[0].pattern for s in range(6) for f in render_story(scenes, seed=s, consistent=False)}
     assert len(loose) >= 4
+
+
+def test_shared_pattern_rule_gives_every_object_the_first_ones_pattern_and_keeps_the_draws():
+    """Version-3 candidate (render.py): one pattern per scene; the random draws are those of version 2."""
+    scene = Scene((Obj("red", "square", "large", "left", "top"), Obj("blue", "circle", "large", "right", "bottom")), "day")
+    for seed in range(12):
+        image, own = render_with_truth(scene, seed)
+        shared_image, shared = render_with_truth(scene, seed, shared_pattern=True)
+        assert [o.pattern for o in shared] == [own[0].pattern] * 2
+        assert [(o.cx, o.cy, o.side, o.rgb) for o in shared] == [(o.cx, o.cy, o.side, o.rgb) for o in own]
+        if own[1].pattern == own[0].pattern:
+            assert np.array_equal(image, shared_image)
+    video, truth = render_story([scene] * 3, seed=2, consistent=False, return_truth=True, shared_pattern=True)
+    assert all(len({o.pattern for o in frame}) == 1 for frame in truth)

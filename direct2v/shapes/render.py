@@ -16,10 +16,16 @@ In a consistent story (``render_story(consistent=True)``) those details are samp
 frame with the same background word gets the same decorations, and each object (identified by
 its index in ``Scene.objects``) keeps its colour, size and centre jitter and its pattern. That is
 the ground-truth video against which cross-frame consistency (RVM, DSF) is measured.
+
+Candidate rule of version 3 (``shapes_world.md``, "Version 3"; ``shared_pattern=True``): the objects
+of one scene share one pattern (the first object's), as the repeated texture of a natural image
+does. A model trained so must copy a pattern from one object to another across the image, which
+only self-attention (or the coarsest convolutions) can do: the property value mapping relies on.
+The random draws are the same either way, so a seed gives the same scene under both rules.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Sequence
 
 import numpy as np
@@ -242,33 +248,42 @@ def _rng(rng) -> np.random.Generator:
                      f"got {type(rng).__name__}")
 
 
-def render_with_truth(scene: Scene, rng: np.random.Generator | int | None = None
+def _share(jitters: list[Jitter], shared_pattern: bool) -> list[Jitter]:
+    """The jitters, with every pattern set to the first's when ``shared_pattern`` (version 3 candidate)."""
+    if not shared_pattern or not jitters:
+        return jitters
+    return [replace(j, pattern=jitters[0].pattern) for j in jitters]
+
+
+def render_with_truth(scene: Scene, rng: np.random.Generator | int | None = None, shared_pattern: bool = False
                       ) -> tuple[np.ndarray, list[Drawn]]:
     """Like :func:`render`, and also return what was drawn for each object (in scene order)."""
     scene.validate()
     rng = _rng(rng)
     decorations = sample_decorations(scene.background, rng)
-    objs = [drawn(o, Jitter.sample(rng)) for o in scene.objects]
+    jitters = _share([Jitter.sample(rng) for _ in scene.objects], shared_pattern)
+    objs = [drawn(o, j) for o, j in zip(scene.objects, jitters)]
     return _paint(scene.background, decorations, objs), objs
 
 
-def render(scene: Scene, rng: np.random.Generator | int | None = None) -> np.ndarray:
+def render(scene: Scene, rng: np.random.Generator | int | None = None, shared_pattern: bool = False) -> np.ndarray:
     """Draw ``scene`` as a (64, 64, 3) uint8 image; deterministic given the seed / generator.
 
     Validates the scene first (``ValueError`` on a bad one). Decorations, then objects in order.
+    ``shared_pattern``: the objects share the first one's pattern (the version-3 candidate rule).
     """
-    return render_with_truth(scene, rng)[0]
+    return render_with_truth(scene, rng, shared_pattern)[0]
 
 
 def render_story(scenes: Sequence[Scene], seed: int = 0, consistent: bool = True,
-                 return_truth: bool = False):
+                 return_truth: bool = False, shared_pattern: bool = False):
     """Draw a story, one scene per frame, as a (F, 64, 64, 3) uint8 video.
 
     ``consistent=True``: decorations are sampled once per background word (so frames that share
     a background show identical decorations) and each object index keeps its jitter across
     frames. ``consistent=False``: every frame is sampled independently, as a text-to-image model
     prompted frame by frame would do. With ``return_truth`` also returns the drawn objects of
-    every frame.
+    every frame. ``shared_pattern``: the objects of a frame share one pattern (version-3 candidate).
     """
     scenes = list(scenes)
     if not scenes:
@@ -286,14 +301,14 @@ def render_story(scenes: Sequence[Scene], seed: int = 0, consistent: bool = True
         decos = {b: sample_decorations(b, np.random.default_rng([seed, 0, backgrounds.index(b)]))
                  for b in {s.background for s in scenes}}
         n = max(len(s.objects) for s in scenes)
-        jitters = [Jitter.sample(np.random.default_rng([seed, 1, i])) for i in range(n)]
+        jitters = _share([Jitter.sample(np.random.default_rng([seed, 1, i])) for i in range(n)], shared_pattern)
         for scene in scenes:
             objs = [drawn(o, jitters[i]) for i, o in enumerate(scene.objects)]
             frames.append(_paint(scene.background, decos[scene.background], objs))
             truth.append(objs)
     else:
         for f, scene in enumerate(scenes):
-            image, objs = render_with_truth(scene, np.random.default_rng([seed, 2, f]))
+            image, objs = render_with_truth(scene, np.random.default_rng([seed, 2, f]), shared_pattern)
             frames.append(image)
             truth.append(objs)
     video = np.stack(frames)

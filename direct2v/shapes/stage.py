@@ -15,6 +15,10 @@ model card by ``python -m direct2v.shapes.quality``:
 * :func:`stage`: stories generated with plain per-frame self-attention (the paper's starting
   point, section 3.3), under the paper's warm start and with independent noise per frame: do
   objects keep their unnamed pattern and backgrounds their decorations? Next to ground truth.
+* :func:`interaction_study`: the same question for every frame-interaction rule (self-attention,
+  Text2Video-Zero's first-frame mapping, RVM, RVM + DSF), at chosen UNet levels and warm-start
+  depths, on held-out stories of medium and large objects (``STAGE_STORIES``), per story kind:
+  the pilots of the stage issue and the targets the model card reports.
 """
 from __future__ import annotations
 
@@ -43,6 +47,40 @@ STAGE_PROMPTS = (
     "a medium purple box rises and a large red ball stays, day background",
 )
 """Stories whose objects are medium or large, so that their patterns show, one per background."""
+
+STAGE_STORIES = (
+    ("move", "a large red ball moves from left to right, night background"),
+    ("move", "a large orange square moves from right to left, dusk background"),
+    ("move", "a large green triangle falls, desert background"),
+    ("move", "a medium purple box rises, day background"),
+    ("appear later", "a large blue square at the left, later a medium yellow ball appears at the right, day background"),
+    ("appear later", "a large green ball at the right, later a large red triangle appears at the left, grass background"),
+    ("appear later", "a medium orange circle at the top left, later a large purple square appears at the bottom right, "
+                     "desert background"),
+    ("colour change", "a medium yellow circle turns purple, grass background"),
+    ("colour change", "a large blue ball turns red, day background"),
+    ("colour change", "a large green square turns orange at night"),
+    ("grow", "a medium blue square grows, day background"),
+    ("grow", "a large red triangle shrinks, desert background"),
+    ("day to night", "day turns to night while a large red ball stays in the center"),
+    ("day to night", "a large yellow square stays at the right while day turns to dusk and night"),
+    ("two objects", "a medium purple box rises and a large red ball stays, day background"),
+    ("two objects", "a medium orange ball moves from left to right and a medium blue square grows, grass background"),
+    ("two objects", "a large green square at the left and a large red ball at the right, later the ball disappears, "
+                    "night background"),
+    ("two objects", "a large blue triangle at the left and a large yellow ball appears later at the right, "
+                    "dusk background"),
+)
+"""Held-out stories (none is in :data:`direct2v.evaluate.STORIES`) whose objects are medium or large, so that
+their patterns show; every background and every story kind of the evaluation, each kind at least twice."""
+RULES = {
+    "self": dict(attention="self"),
+    "cross_frame": dict(attention="cross_frame"),
+    "rvm": dict(attention="rvm"),
+    "rvm_dsf": dict(attention="rvm", dsf_quantile=0.05),
+}
+"""Frame-interaction rules of the study: per-frame self-attention (Eq. 3), Text2Video-Zero's first-frame value
+mapping, RVM (Eq. 4 with r(t') = floor(t'/m) mod F) and RVM + DSF (Eqs. 5-6, phi = 0.05)."""
 
 
 def _noise(pipe, seed: int) -> torch.Tensor:
@@ -187,3 +225,97 @@ def stage(pipe, steps: int = 25, guidance: float | None = None, seeds=(0, 1, 2),
                 scores[name]["identity"].append(identity_consistency(video, script.scenes, found))
                 scores[name]["decoration"].append(decoration_consistency(video, script.scenes, found))
     return {name: {k: float(np.nanmean(v)) for k, v in s.items()} for name, s in scores.items()}
+
+
+def interaction_study(pipe, rules=tuple(RULES), layers=None, noise: str = "warm_start", t0: int | None = None,
+                      t1: int | None = None, seeds=(0, 1), steps: int = 25, num_frames: int = 6,
+                      guidance: float | None = None, stories=STAGE_STORIES, progress: bool = True) -> list[dict]:
+    """One row per (story, seed, rule): identity and decoration consistency and narrative accuracy.
+
+    Every rule of one (story, seed) starts from the same noise, so the rules are paired. ``layers``: UNet
+    level prefixes value mapping acts on (None: every self-attention layer); ``noise``, ``t0``, ``t1``: the
+    pipeline's initial noise and warm-start depth (``None``: Text2Video-Zero's t0, t1 scaled to ``steps``).
+    Rows also carry ``kind`` (the story kind) for per-kind tables (:func:`study_table`).
+    """
+    from ..director import StoryboardDirector
+    from ..metrics import narrative_accuracy
+    from .detect import judge
+
+    unknown = [r for r in rules if r not in RULES]
+    if unknown or not rules:
+        raise ValueError(f"rules={list(rules)!r} is not allowed; use names from {list(RULES)}")
+    guidance = pipe.defaults["guidance_scale"] if guidance is None else guidance
+    director = StoryboardDirector()
+    scripts = [(kind, director.direct(prompt, num_frames=num_frames)) for kind, prompt in stories]
+    rows = []
+    jobs = [(i, seed, rule) for i in range(len(scripts)) for seed in seeds for rule in rules]
+    for i, seed, rule in tqdm(jobs, desc="interaction study", disable=not progress):
+        kind, script = scripts[i]
+        out = pipe(script.frames, noise=noise, t0=t0, t1=t1, attention_layers=layers, num_inference_steps=steps,
+                   guidance_scale=guidance, seed=1000 * seed + i, output_type="np", **RULES[rule])
+        video = as_frames(out.frames)
+        found = [detect(f) for f in video]
+        verdicts = [judge(d, scene) for d, scene in zip(found, script.scenes)]
+        rows.append(dict(kind=kind, story=i, seed=seed, rule=rule,
+                         identity=identity_consistency(video, script.scenes, found),
+                         decoration=decoration_consistency(video, script.scenes, found),
+                         narrative=narrative_accuracy(verdicts=verdicts)["all"]))
+    return rows
+
+
+STUDY_MEASURES = ("identity", "decoration", "narrative")
+
+
+def study_summary(rows: list[dict], reference: str = "self") -> dict:
+    """Per kind (and ``"all"``, and ``"all but day to night"``), per rule and measure: the mean over stories
+    (seeds averaged within a story first) with a 95% bootstrap interval that resamples whole stories, and
+    the paired difference to ``reference`` with its interval."""
+    from ..metrics import bootstrap_ci
+
+    kinds = list(dict.fromkeys(r["kind"] for r in rows))
+    groups = {k: [k] for k in kinds}
+    groups["all"] = kinds
+    groups["all but day to night"] = [k for k in kinds if k != "day to night"]
+    out = {}
+    for group, members in groups.items():
+        chosen = [r for r in rows if r["kind"] in members]
+        stories = sorted({r["story"] for r in chosen})
+        rules = list(dict.fromkeys(r["rule"] for r in chosen))
+
+        def per_story(rule, measure):
+            return np.array([np.nanmean([r[measure] for r in chosen if r["story"] == s and r["rule"] == rule]
+                                        or [np.nan]) for s in stories])
+
+        out[group] = {}
+        for rule in rules:
+            out[group][rule] = {}
+            for measure in STUDY_MEASURES:
+                values = per_story(rule, measure)
+                entry = {"mean": bootstrap_ci(values)}
+                if rule != reference and reference in rules:
+                    diff = values - per_story(reference, measure)
+                    entry["diff"] = bootstrap_ci(diff)
+                out[group][rule][measure] = entry
+        out[group]["stories"] = len(stories)
+    return out
+
+
+def study_table(summary: dict, reference: str = "self") -> str:
+    """Markdown: one row per (group, rule); each measure as mean [interval] and, after it, the paired
+    difference to ``reference`` in points."""
+    def pct(t):
+        return f"{100 * t[0]:.0f}% [{100 * t[1]:.0f}, {100 * t[2]:.0f}]"
+
+    def pts(t):
+        return f"{100 * t[0]:+.0f} [{100 * t[1]:+.0f}, {100 * t[2]:+.0f}]"
+
+    head = ["kind", "stories", "rule"] + [f"{m}" for m in STUDY_MEASURES] + [f"{m} vs {reference}" for m in STUDY_MEASURES]
+    lines = ["| " + " | ".join(head) + " |", "|" + " --- |" * len(head)]
+    for group, by_rule in summary.items():
+        for rule, measures in by_rule.items():
+            if rule == "stories":
+                continue
+            cells = [pct(measures[m]["mean"]) for m in STUDY_MEASURES]
+            cells += [pts(measures[m]["diff"]) if "diff" in measures[m] else "" for m in STUDY_MEASURES]
+            lines.append("| " + " | ".join([group, str(by_rule["stories"]), rule] + cells) + " |")
+    return "\n".join(lines) + "\n"

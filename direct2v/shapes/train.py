@@ -44,14 +44,16 @@ CFG_DROPOUT = 0.1
 
 
 # ----------------------------------------------------------------------------- data
-def batch(rng: np.random.Generator, n: int, canonical: float = 0.5):
+def batch(rng: np.random.Generator, n: int, canonical: float = 0.5, shared_pattern: bool = False):
     """``n`` fresh scenes: images in [-1, 1] as (n, 3, 64, 64), and a caption each.
 
     A caption is canonical with probability ``canonical``, else a randomly under-specified,
     reordered training variant, so the model learns to sample what a caption leaves open.
+    ``shared_pattern``: the objects of a scene share one pattern (the version-3 candidate rule,
+    :mod:`direct2v.shapes.render`).
     """
     scenes = [random_scene(rng) for _ in range(n)]
-    images = np.stack([render(s, rng) for s in scenes])
+    images = np.stack([render(s, rng, shared_pattern) for s in scenes])
     texts = [caption(s) if rng.random() < canonical else training_caption(s, rng) for s in scenes]
     x = frames_to_tensor(images)
     return x, texts
@@ -154,6 +156,7 @@ def train_loop(part, params, loss_fn, args, out, on_save):
         "seconds": round(seconds, 1), "device": str(args.device), "final_loss": round(float(np.mean(losses[-50:])), 5),
         "size": args.size, "seed": args.seed, "date": time.strftime("%Y-%m-%d %H:%M"),
         "torch_threads": torch.get_num_threads(), **({"note": args.note} if args.note else {}),
+        **{flag: True for flag in ("shared_pattern", "bf16") if getattr(args, flag, False)},
     })
     return seconds
 
@@ -283,6 +286,14 @@ def latent_weights(images: torch.Tensor, factor: int) -> torch.Tensor:
     return w / w.mean(dim=(1, 2, 3), keepdim=True)
 
 
+def autocast(args):
+    """bf16 autocast of the UNet's forward pass when ``--bf16`` (the loss stays fp32), else a no-op.
+
+    On a CPU with avx512_bf16 it may be faster; ``benchmarks/training_bf16.py`` measures it against fp32."""
+    device_type = torch.device(args.device).type
+    return torch.autocast(device_type, dtype=torch.bfloat16, enabled=bool(getattr(args, "bf16", False)))
+
+
 def train_unet(args, out: Path) -> None:
     """Epsilon-prediction denoising on VAE latents, conditioned on the frozen CLIP text tower,
     weighted toward object and decoration pixels (``latent_weights``).
@@ -320,7 +331,7 @@ def train_unet(args, out: Path) -> None:
     generator = torch.Generator(args.device).manual_seed(args.seed)
 
     def loss_fn(rng):
-        images, texts = batch(rng, args.batch)
+        images, texts = batch(rng, args.batch, shared_pattern=args.shared_pattern)
         texts = ["" if rng.random() < CFG_DROPOUT else t for t in texts]
         with torch.no_grad():
             latents = vae.encode(images.to(args.device)).latent_dist.sample(generator) * scale
@@ -330,7 +341,9 @@ def train_unet(args, out: Path) -> None:
         t = torch.randint(0, noise_schedule.config.num_train_timesteps, (len(latents),), generator=generator, device=args.device)
         noisy = noise_schedule.add_noise(latents, noise, t)
         w = latent_weights(images, images.shape[-1] // latents.shape[-1]).to(args.device)
-        return (w * (unet(noisy, t, context).sample - noise).pow(2)).mean()
+        with autocast(args):
+            predicted = unet(noisy, t, context).sample
+        return (w * (predicted.float() - noise).pow(2)).mean()
 
     def export():
         ema.store(unet.parameters())
@@ -365,6 +378,9 @@ def main(argv=None) -> None:
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     parser.add_argument("--out", type=Path, default=mini.WEIGHTS)
     parser.add_argument("--note", default=None, help="why this run was made, kept in the training log and model card")
+    parser.add_argument("--shared-pattern", action="store_true",
+                        help="unet: train on scenes whose objects share one pattern (version-3 candidate rule)")
+    parser.add_argument("--bf16", action="store_true", help="unet: bf16 autocast of the forward pass")
     args = parser.parse_args(argv)
     for name in ("steps", "batch", "save_every", "threads"):
         value = getattr(args, name)
