@@ -130,6 +130,27 @@ def test_resuming_restores_what_a_part_keeps_beside_the_optimizer(tiny_folder):
         f"heads.{a}.{p}" for a in ("color", "shape", "size", "column", "row", "background") for p in ("weight", "bias")}
 
 
+def test_unet_trains_on_the_shared_pattern_rule_under_bf16_autocast_and_logs_both(tiny_folder):
+    """The version-3 pilot's command (``unet --shared-pattern --bf16``), at tiny size: the run is logged with its rule."""
+    from direct2v.shapes import train
+
+    before = (tiny_folder / "unet" / "diffusion_pytorch_model.safetensors").read_bytes()
+    train.main(["unet", "--size", "tiny", "--steps", "2", "--batch", "4", "--out", str(tiny_folder), "--threads", "1",
+                "--shared-pattern", "--bf16"])
+    last = json.loads((tiny_folder / "training_log.json").read_text())[-1]
+    assert last["part"] == "unet" and last["shared_pattern"] is True and last["bf16"] is True
+    assert np.isfinite(last["final_loss"])
+    assert (tiny_folder / "unet" / "diffusion_pytorch_model.safetensors").read_bytes() != before
+
+
+def test_batch_of_the_shared_pattern_rule_draws_the_same_scenes():
+    from direct2v.shapes import train
+
+    own, own_texts = train.batch(np.random.default_rng(3), 6)
+    shared, shared_texts = train.batch(np.random.default_rng(3), 6, shared_pattern=True)
+    assert own_texts == shared_texts and own.shape == shared.shape
+
+
 def test_latent_weights_favour_objects_and_keep_the_mean():
     from direct2v.shapes import train
     from direct2v.shapes.render import render

@@ -228,13 +228,14 @@ def stage(pipe, steps: int = 25, guidance: float | None = None, seeds=(0, 1, 2),
 
 
 def interaction_study(pipe, rules=tuple(RULES), layers=None, noise: str = "warm_start", t0: int | None = None,
-                      t1: int | None = None, seeds=(0, 1), steps: int = 25, num_frames: int = 6,
+                      t1: int | None = None, noise_weight: float = 0.5, seeds=(0, 1), steps: int = 25, num_frames: int = 6,
                       guidance: float | None = None, stories=STAGE_STORIES, progress: bool = True) -> list[dict]:
     """One row per (story, seed, rule): identity and decoration consistency and narrative accuracy.
 
     Every rule of one (story, seed) starts from the same noise, so the rules are paired. ``layers``: UNet
     level prefixes value mapping acts on (None: every self-attention layer); ``noise``, ``t0``, ``t1``: the
-    pipeline's initial noise and warm-start depth (``None``: Text2Video-Zero's t0, t1 scaled to ``steps``).
+    pipeline's initial noise and warm-start depth (``None``: Text2Video-Zero's t0, t1 scaled to ``steps``);
+    ``noise_weight``: a of the shared and autoregressive noises (:mod:`direct2v.noise`).
     Rows also carry ``kind`` (the story kind) for per-kind tables (:func:`study_table`).
     """
     from ..director import StoryboardDirector
@@ -251,7 +252,8 @@ def interaction_study(pipe, rules=tuple(RULES), layers=None, noise: str = "warm_
     jobs = [(i, seed, rule) for i in range(len(scripts)) for seed in seeds for rule in rules]
     for i, seed, rule in tqdm(jobs, desc="interaction study", disable=not progress):
         kind, script = scripts[i]
-        out = pipe(script.frames, noise=noise, t0=t0, t1=t1, attention_layers=layers, num_inference_steps=steps,
+        out = pipe(script.frames, noise=noise, t0=t0, t1=t1, noise_weight=noise_weight, attention_layers=layers,
+                   num_inference_steps=steps,
                    guidance_scale=guidance, seed=1000 * seed + i, output_type="np", **RULES[rule])
         video = as_frames(out.frames)
         found = [detect(f) for f in video]
