@@ -143,12 +143,32 @@ def test_unet_trains_on_the_shared_pattern_rule_under_bf16_autocast_and_logs_bot
     assert (tiny_folder / "unet" / "diffusion_pytorch_model.safetensors").read_bytes() != before
 
 
+def test_unet_trains_only_the_named_parameters(tiny_folder):
+    from diffusers import UNet2DConditionModel
+
+    from direct2v.shapes import train
+
+    before = UNet2DConditionModel.from_pretrained(tiny_folder / "unet").state_dict()
+    train.main(["unet", "--size", "tiny", "--steps", "2", "--batch", "4", "--out", str(tiny_folder), "--threads", "1",
+                "--train-only", "attn1", "--min-objects", "2", "--no-resume"])
+    after = UNet2DConditionModel.from_pretrained(tiny_folder / "unet").state_dict()
+    changed = {name for name in before if not torch.equal(before[name], after[name])}
+    assert changed and all("attn1" in name for name in changed)
+    last = json.loads((tiny_folder / "training_log.json").read_text())[-1]
+    assert last["train_only"] == "attn1" and last["min_objects"] == 2
+    with pytest.raises(SystemExit, match="matches no UNet parameter"):
+        train.main(["unet", "--size", "tiny", "--steps", "1", "--batch", "2", "--out", str(tiny_folder),
+                    "--train-only", "no_such_layer"])
+
+
 def test_batch_of_the_shared_pattern_rule_draws_the_same_scenes():
     from direct2v.shapes import train
 
     own, own_texts = train.batch(np.random.default_rng(3), 6)
     shared, shared_texts = train.batch(np.random.default_rng(3), 6, shared_pattern=True)
     assert own_texts == shared_texts and own.shape == shared.shape
+    _, texts = train.batch(np.random.default_rng(3), 12, canonical=1.0, min_objects=2)
+    assert all(" and " in t for t in texts)
 
 
 def test_latent_weights_favour_objects_and_keep_the_mean():

@@ -72,12 +72,13 @@ def test_stage_on_a_tiny_model_scores_ground_truth_as_consistent(tiny_model, mon
             assert np.isnan(value) or 0.0 <= value <= 1.0
 
 
-@pytest.mark.parametrize("levels", [(None,), ("up_blocks.1",)])
+@pytest.mark.parametrize("levels", [(None,), ("up_blocks.1",), (("up_blocks.1", "up_blocks.2"),)])
 def test_appearance_transfer_reports_every_level_asked(tiny_model, levels):
     pipe = load_pipeline(tiny_model, device="cpu")
     pipe.set_progress_bar_config(disable=True)
     result = stage.appearance_transfer(pipe, n=1, steps=2, levels=levels)
-    assert list(result) == ["all" if level is None else level for level in levels]
+    assert list(result) == [stage._level_name(level) for level in levels]
+    assert stage._level_name(("up_blocks.1", "up_blocks.2")) == "up_blocks.1+up_blocks.2"
     assert all(set(r) == {"transfer", "own", "kept", "unnamed", "place", "fragments", "n"} for r in result.values())
 
 

@@ -110,9 +110,15 @@ def _patterned_scenes(n: int, seed: int) -> list[Scene]:
     return scenes
 
 
+def _level_name(level) -> str:
+    """``None``: "all"; a prefix: itself; several prefixes: joined by "+"."""
+    return "all" if level is None else level if isinstance(level, str) else "+".join(level)
+
+
 def appearance_transfer(pipe, n: int = 30, steps: int = 25, guidance: float | None = None, seed: int = 7,
                         levels=(None,) + LEVELS) -> dict:
-    """Per level mapped (``None``: every self-attention layer): how often B takes A's pattern.
+    """Per level mapped (``None``: every self-attention layer; a tuple: those levels together): how often B
+    takes A's pattern.
 
     Returns ``{level: {"transfer", "own", "kept", "unnamed", "place", "fragments", "n"}}``: the
     fraction of B's objects (mapped onto A) whose pattern is A's; the same fraction for B sampled
@@ -135,7 +141,7 @@ def appearance_transfer(pipe, n: int = 30, steps: int = 25, guidance: float | No
                 frames = _frames(pipe, [text, text], latents, _mapping("self", steps), None, steps, guidance)
                 alone[i] = [detect(f) for f in frames]
             a, b_alone = alone[i]
-            layers = None if level is None else [level]
+            layers = None if level is None else [level] if isinstance(level, str) else list(level)
             b = detect(_frames(pipe, [text, text], latents, _mapping("cross_frame", steps), layers,
                                steps, guidance)[1])
             if len(a.objects) != 1 or len(b_alone.objects) != 1 or not b.objects or a.objects[0].pattern is None \
@@ -151,7 +157,7 @@ def appearance_transfer(pipe, n: int = 30, steps: int = 25, guidance: float | No
             place.append((mine.column, mine.row) == (b_alone.objects[0].column, b_alone.objects[0].row))
             ghosts.append(len(b.objects) > 1)
         rates = {"transfer": hits, "own": own, "kept": kept, "unnamed": unnamed, "place": place, "fragments": ghosts}
-        out["all" if level is None else level] = {
+        out[_level_name(level)] = {
             **{key: float(np.mean(v)) if v else float("nan") for key, v in rates.items()}, "n": count}
     return out
 

@@ -44,15 +44,17 @@ CFG_DROPOUT = 0.1
 
 
 # ----------------------------------------------------------------------------- data
-def batch(rng: np.random.Generator, n: int, canonical: float = 0.5, shared_pattern: bool = False):
+def batch(rng: np.random.Generator, n: int, canonical: float = 0.5, shared_pattern: bool = False,
+          min_objects: int = 1):
     """``n`` fresh scenes: images in [-1, 1] as (n, 3, 64, 64), and a caption each.
 
     A caption is canonical with probability ``canonical``, else a randomly under-specified,
     reordered training variant, so the model learns to sample what a caption leaves open.
     ``shared_pattern``: the objects of a scene share one pattern (the version-3 candidate rule,
-    :mod:`direct2v.shapes.render`).
+    :mod:`direct2v.shapes.render`). ``min_objects``: scenes hold at least this many objects (the world's
+    1-3 object counts otherwise; 2 gives every image something to share).
     """
-    scenes = [random_scene(rng) for _ in range(n)]
+    scenes = [random_scene(rng, int(rng.integers(min_objects, 4)) if min_objects > 1 else None) for _ in range(n)]
     images = np.stack([render(s, rng, shared_pattern) for s in scenes])
     texts = [caption(s) if rng.random() < canonical else training_caption(s, rng) for s in scenes]
     x = frames_to_tensor(images)
@@ -156,7 +158,8 @@ def train_loop(part, params, loss_fn, args, out, on_save):
         "seconds": round(seconds, 1), "device": str(args.device), "final_loss": round(float(np.mean(losses[-50:])), 5),
         "size": args.size, "seed": args.seed, "date": time.strftime("%Y-%m-%d %H:%M"),
         "torch_threads": torch.get_num_threads(), **({"note": args.note} if args.note else {}),
-        **{flag: True for flag in ("shared_pattern", "bf16") if getattr(args, flag, False)},
+        **{flag: getattr(args, flag) for flag in ("shared_pattern", "bf16", "train_only") if getattr(args, flag, None)},
+        **({"min_objects": args.min_objects} if getattr(args, "min_objects", 1) > 1 else {}),
     })
     return seconds
 
@@ -331,7 +334,7 @@ def train_unet(args, out: Path) -> None:
     generator = torch.Generator(args.device).manual_seed(args.seed)
 
     def loss_fn(rng):
-        images, texts = batch(rng, args.batch, shared_pattern=args.shared_pattern)
+        images, texts = batch(rng, args.batch, shared_pattern=args.shared_pattern, min_objects=args.min_objects)
         texts = ["" if rng.random() < CFG_DROPOUT else t for t in texts]
         with torch.no_grad():
             latents = vae.encode(images.to(args.device)).latent_dist.sample(generator) * scale
@@ -356,7 +359,24 @@ def train_unet(args, out: Path) -> None:
 
     hooks = {"export": export, "after_step": lambda: ema.step(unet.parameters()),
              "extra_state": lambda: {"ema": ema.state_dict()}, "restore": restore}
-    train_loop("unet", list(unet.parameters()), loss_fn, args, out, hooks)
+    train_loop("unet", trained_parameters(unet, args.train_only), loss_fn, args, out, hooks)
+
+
+def trained_parameters(unet, only: str | None) -> list:
+    """The UNet parameters to optimise: all, or those whose names contain one of the comma-separated
+    ``only`` parts (``attn1``: the self-attention projections, what value mapping reads); the rest are frozen."""
+    if not only:
+        return list(unet.parameters())
+    parts = [p for p in only.split(",") if p]
+    chosen = [p for name, p in unet.named_parameters() if any(part in name for part in parts)]
+    if not chosen:
+        raise SystemExit(f"--train-only {only!r} matches no UNet parameter (names look like "
+                         f"{next(iter(dict(unet.named_parameters())))!r})")
+    for p in unet.parameters():
+        p.requires_grad_(False)
+    for p in chosen:
+        p.requires_grad_(True)
+    return chosen
 
 
 TRAINERS = {"tokenizer": train_tokenizer, "clip": train_clip, "vae": train_vae, "unet": train_unet}
@@ -381,6 +401,11 @@ def main(argv=None) -> None:
     parser.add_argument("--shared-pattern", action="store_true",
                         help="unet: train on scenes whose objects share one pattern (version-3 candidate rule)")
     parser.add_argument("--bf16", action="store_true", help="unet: bf16 autocast of the forward pass")
+    parser.add_argument("--min-objects", type=int, default=1, choices=(1, 2, 3),
+                        help="unet: training scenes hold at least this many objects")
+    parser.add_argument("--train-only", default=None,
+                        help="unet: train only parameters whose names contain one of these comma-separated parts "
+                             "(e.g. attn1, the self-attention projections)")
     args = parser.parse_args(argv)
     for name in ("steps", "batch", "save_every", "threads"):
         value = getattr(args, name)
