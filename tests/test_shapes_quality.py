@@ -115,3 +115,22 @@ def test_study_summary_resamples_stories_and_differences_are_paired():
     mean, low, high = summary["k"]["rvm"]["identity"]["diff"]
     assert mean == pytest.approx(0.3) and low == pytest.approx(0.3) and high == pytest.approx(0.3)
     assert summary["k"]["self"]["identity"]["mean"][0] == pytest.approx(0.35)
+
+
+def test_targets_read_the_study_and_the_transfer_at_the_study_layers():
+    def rows_for(kind, story, self_v, rvm_v, cross_v):
+        return [dict(kind=kind, story=story, seed=0, rule=rule, identity=v, decoration=v, narrative=v)
+                for rule, v in (("self", self_v), ("rvm", rvm_v), ("cross_frame", cross_v))]
+
+    rows = rows_for("move", 0, 0.4, 0.9, 0.8) + rows_for("appear later", 1, 0.4, 0.9, 0.5)
+    summary = stage.study_summary(rows)
+    level = "+".join(stage.STUDY_LAYERS)
+    got = {t: (m, met) for t, m, _, met in stage.targets(summary, {level: dict(transfer=0.75, fragments=0.1, n=20)})}
+    assert got["decorations kept, RVM"] == ("90% [90, 90]", True)
+    assert got["decorations kept, RVM - self-attention"][1] is True
+    assert got["pattern kept, self-attention"][1] is True
+    assert got[f"appearance transfer at {level}"] == ("75% (20 pairs)", True)
+    assert got["fragments"] == ("10%", False)
+    assert got["Fig. 7: narrative, RVM - first-frame mapping, appear later"] == ("+40 [+40, +40] points", None)
+    table = stage.targets_table(stage.targets(summary))
+    assert "| pattern kept, RVM | 90% [90, 90] | >= 85% | yes |" in table and "appearance transfer" not in table

@@ -73,6 +73,9 @@ STAGE_STORIES = (
 )
 """Held-out stories (none is in :data:`direct2v.evaluate.STORIES`) whose objects are medium or large, so that
 their patterns show; every background and every story kind of the evaluation, each kind at least twice."""
+STUDY_LAYERS = ("up_blocks.1", "up_blocks.2")
+"""Where value mapping acts in the stage's targets: the miniature's two highest-resolution decoder levels (16x16 and
+8x8 tokens), the analogue of the authors' released code's ``up_blocks.2``-``up_blocks.3`` of Stable Diffusion 1.5."""
 RULES = {
     "self": dict(attention="self"),
     "cross_frame": dict(attention="cross_frame"),
@@ -299,7 +302,7 @@ def study_summary(rows: list[dict], reference: str = "self") -> dict:
             out[group][rule] = {}
             for measure in STUDY_MEASURES:
                 values = per_story(rule, measure)
-                entry = {"mean": bootstrap_ci(values)}
+                entry = {"mean": bootstrap_ci(values), "values": values.tolist()}
                 if rule != reference and reference in rules:
                     diff = values - per_story(reference, measure)
                     entry["diff"] = bootstrap_ci(diff)
@@ -326,4 +329,64 @@ def study_table(summary: dict, reference: str = "self") -> str:
             cells = [pct(measures[m]["mean"]) for m in STUDY_MEASURES]
             cells += [pts(measures[m]["diff"]) if "diff" in measures[m] else "" for m in STUDY_MEASURES]
             lines.append("| " + " | ".join([group, str(by_rule["stories"]), rule] + cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+CHANGING_KINDS = ("appear later", "colour change", "day to night")
+"""Story kinds whose later frames differ from the first (the paper's Fig. 7: first-frame mapping against RVM)."""
+
+
+def targets(summary: dict, transfer: dict | None = None) -> list[tuple[str, str, str, bool | None]]:
+    """The stage issue's targets as ``(target, measured, bar, met)`` rows, from :func:`study_summary` (warm start,
+    the rules at :data:`STUDY_LAYERS`) and, when given, :func:`appearance_transfer` (its ``STUDY_LAYERS`` entry).
+    ``met`` is None for the paper's two ablations, which are reported, not barred."""
+    everything = summary["all"]
+
+    def mean(rule, measure, group="all"):
+        return summary[group][rule][measure]["mean"]
+
+    def fmt(t, points=False):
+        return (f"{100 * t[0]:+.0f} [{100 * t[1]:+.0f}, {100 * t[2]:+.0f}] points" if points
+                else f"{100 * t[0]:.0f}% [{100 * t[1]:.0f}, {100 * t[2]:.0f}]")
+
+    rows = []
+    deco, gain = mean("rvm", "decoration"), everything["rvm"]["decoration"]["diff"]
+    rows.append(("decorations kept, RVM", fmt(deco), ">= 75%", deco[0] >= 0.75))
+    rows.append(("decorations kept, RVM - self-attention", fmt(gain, True), ">= +20 points", gain[0] >= 0.20))
+    rows.append(("pattern kept, RVM", fmt(mean("rvm", "identity")), ">= 85%", mean("rvm", "identity")[0] >= 0.85))
+    rows.append(("pattern kept, self-attention", fmt(mean("self", "identity")), "<= 50%",
+                 mean("self", "identity")[0] <= 0.50))
+    worst = min((summary[k]["rvm"]["narrative"]["diff"] for k in summary if k not in ("all", "all but day to night")),
+                key=lambda t: t[0])
+    rows.append(("narrative, RVM - self-attention, worst story kind", fmt(worst, True), ">= -3 points", worst[0] >= -0.03))
+    if transfer is not None and "+".join(STUDY_LAYERS) in transfer:
+        t = transfer["+".join(STUDY_LAYERS)]
+        rows.append((f"appearance transfer at {'+'.join(STUDY_LAYERS)}", f"{100 * t['transfer']:.0f}% ({t['n']} pairs)",
+                     ">= 70%", t["transfer"] >= 0.70))
+        rows.append(("fragments", f"{100 * t['fragments']:.0f}%", "<= 5%", t["fragments"] <= 0.05))
+    for kind in CHANGING_KINDS:
+        if kind in summary and "cross_frame" in summary[kind]:
+            rows.append((f"Fig. 7: narrative, RVM - first-frame mapping, {kind}", _difference(summary, kind, "rvm",
+                                                                                            "cross_frame"), "reported", None))
+    if "appear later" in summary and "rvm_dsf" in summary["appear later"]:
+        rows.append(("Fig. 8: narrative, RVM+DSF - RVM, appear later", _difference(summary, "appear later", "rvm_dsf",
+                                                                                 "rvm"), "reported", None))
+    return rows
+
+
+def _difference(summary: dict, kind: str, rule: str, other: str) -> str:
+    """Paired difference of two rules' narrative accuracy in one kind, from their differences to self-attention."""
+    a, b = summary[kind][rule]["narrative"], summary[kind][other]["narrative"]
+    if "values" not in a or "values" not in b:
+        return f"{100 * (a['mean'][0] - b['mean'][0]):+.0f} points"
+    from ..metrics import bootstrap_ci
+
+    t = bootstrap_ci(np.asarray(a["values"]) - np.asarray(b["values"]))
+    return f"{100 * t[0]:+.0f} [{100 * t[1]:+.0f}, {100 * t[2]:+.0f}] points"
+
+
+def targets_table(rows) -> str:
+    lines = ["| target | measured | bar | met |", "| --- | --- | --- | --- |"]
+    for target, measured, bar, met in rows:
+        lines.append(f"| {target} | {measured} | {bar} | {'' if met is None else 'yes' if met else '**no**'} |")
     return "\n".join(lines) + "\n"
