@@ -161,6 +161,18 @@ def test_unet_trains_only_the_named_parameters(tiny_folder):
                     "--train-only", "no_such_layer"])
 
 
+def test_worker_batches_are_the_batch_function_run_in_other_processes():
+    import argparse
+
+    from direct2v.shapes import train
+
+    draw = train.batch_stream(argparse.Namespace(batch=3, workers=2), [5, 0], min_objects=2)
+    images, texts = draw(None)
+    assert images.shape == (3, 3, 64, 64) and len(texts) == 3
+    alone, alone_texts = next(iter(train.Batches([5, 0], 3, min_objects=2)))   # worker 0's stream, in this process
+    assert alone_texts == texts and torch.equal(alone, images)
+
+
 def test_batch_of_the_shared_pattern_rule_draws_the_same_scenes():
     from direct2v.shapes import train
 
@@ -231,3 +243,17 @@ def test_shipped_text_encoder_tells_the_unet_where_objects_are():
     measured = probe(encoder, tok, steps=50, seed=1)
     assert measured["probe_column"] > 0.9 and measured["probe_row"] > 0.9, measured
     assert measured["position_over_colour"] > 0.5, measured
+
+
+def test_the_recipe_runs_its_training_at_tiny_size_on_cpu(tiny_folder):
+    from direct2v.shapes import recipe
+
+    assert recipe.scaled(("unet", "--steps", "12000", "--save-every", "1000"), 0.0001) == \
+        ["unet", "--steps", "1", "--save-every", "1"]
+    before = len(json.loads((tiny_folder / "training_log.json").read_text()))
+    recipe.main(["--device", "cpu", "--size", "tiny", "--steps-scale", "0.0002", "--workers", "0", "--out",
+                 str(tiny_folder), "--no-measure"])
+    log = json.loads((tiny_folder / "training_log.json").read_text())
+    assert len(log) == before + len(recipe.RECIPE) and log[-1]["shared_pattern"] is True and log[-1]["steps"] == 2
+    with pytest.raises(SystemExit):
+        recipe.main(["--steps-scale", "2"])
