@@ -250,20 +250,82 @@ def test_a_hanging_server_is_announced_and_bounded_by_timeout(chat, tiny_model, 
     assert err.count("trying again") == 3 and "timed out after 0.2s" in err and chat.url in err
 
 
-def test_the_key_is_in_no_byte_of_a_run(chat, tiny_model, tmp_path, capsys, caplog):
-    import traceback
+# --- issue 27: no secret in any byte a run writes or prints, whatever route the server echoes it by
+KEY2 = "pw-in-the-url-0123456789"
+ROUTES = {  # what the server answers, in turn; the exit code
+    "error body": ([(401, "invalid key: {AUTH}")], 2),
+    "prose": ([(200, "I cannot do that. You sent {AUTH}.")] * 2, 2),
+    "frames": ([(200, json.dumps(["a red ball at the left {AUTH}", "a red ball at the right, {AUTH}"]))], 0),
+    "no choices": ([(0, '{"echo": "{AUTH}"}')], 2),
+    "not json": ([(0, "{AUTH} is not JSON")], 2),
+    "retries": ([(500, "overloaded; you are {AUTH}")] * 4, 2),
+}
 
-    chat.reply(TWO)  # a good run writes the cache and the outputs
-    assert cli.main(openai_argv(chat, tiny_model, tmp_path)) == 0
-    chat.reply("invalid key: {AUTH}", status=401)  # a server that echoes the Authorization header
-    with pytest.raises(ValueError) as info:
-        cli.main(openai_argv(chat, tiny_model, tmp_path, "--no-cache", "--force", "--traceback"))
-    assert chat.auth[-1] == f"Bearer {KEY}"
-    produced = "".join(traceback.format_exception(info.value)).encode()
+
+def leaks(produced: bytes) -> list[bytes]:
+    import base64
+
+    secrets = [KEY, KEY2, base64.b64encode(f"user:{KEY2}".encode()).decode()]
+    return [s.encode() for s in secrets if s.encode() in produced]
+
+
+@pytest.mark.parametrize("address", ["plain", "credentials"])
+@pytest.mark.parametrize("route", sorted(ROUTES))
+def test_no_secret_in_any_byte_of_a_run(chat, tiny_model, tmp_path, capsys, caplog, monkeypatch, route, address):
+    import direct2v.video
+
+    answers, code = ROUTES[route]
+    for status, content in answers:
+        chat.reply(content, status=status)
+    url = chat.url if address == "plain" else chat.url.replace("http://", f"http://user:{KEY2}@")
+    drawn = []
+    save = direct2v.video.save_video
+    monkeypatch.setattr("direct2v.video.save_video",
+                        lambda *a, captions=None, **k: drawn.append(repr(captions)) or save(*a, captions=captions, **k))
+    argv = openai_argv(chat, tiny_model, tmp_path, "--traceback")
+    argv[argv.index(chat.url)] = url
+    assert cli.main(argv) == code
+    assert chat.auth[-1].startswith("Basic " if address == "credentials" else "Bearer ")  # the server saw a secret
     captured = capsys.readouterr()
-    produced += (captured.out + captured.err + caplog.text).encode()
-    produced += b"".join(p.read_bytes() for p in tmp_path.rglob("*") if p.is_file())
-    assert b"Bearer ***" in produced and KEY.encode() not in produced
+    produced = (captured.out + captured.err + caplog.text + "".join(drawn)).encode()
+    produced += b"".join(p.read_bytes() for p in tmp_path.rglob("*") if p.is_file())  # outputs and reply cache
+    assert not leaks(produced) and (b"***" in produced or route == "not json")  # its error shows no body
+    if code == 2:
+        assert "Traceback" in captured.err and chat.url.split("//")[1] in captured.err  # names the server
+    else:
+        assert (tmp_path / "cache").exists() and len(drawn) == 2 and chat.auth[-1].split()[0] in drawn[-1]  # the echo, less its secret
+
+
+def test_no_secret_from_a_query_in_the_address(chat, tiny_model, tmp_path, capsys):
+    chat.reply("unused")
+    argv = openai_argv(chat, tiny_model, tmp_path)
+    argv[argv.index(chat.url)] = f"{chat.url}?key={KEY2}"
+    assert cli.main(argv) == 2  # the client puts the query before the route: the server's 404 echoes it
+    captured = capsys.readouterr()
+    assert "HTTP 404" in captured.err and not leaks((captured.out + captured.err).encode())
+
+
+def test_no_secret_in_notebook_outputs(chat, tmp_path, monkeypatch):
+    """The director in a kernel, as a chapter runs it: the frames and the error it shows hold no key."""
+    import os
+    from pathlib import Path
+
+    import nbformat
+    from nbclient import NotebookClient
+
+    root = Path(__file__).resolve().parents[1]
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(root), os.environ.get("PYTHONPATH")])))
+    chat.reply(ROUTES["frames"][0][0][1])
+    for status, content in ROUTES["prose"][0]:
+        chat.reply(content, status=status)
+    cells = ["import direct2v as d2v\n"
+             f"director = d2v.OpenAIDirector(base_url={chat.url!r}, cache={str(tmp_path / 'nbcache')!r})",
+             f"print(director.direct({PROMPT!r}, num_frames=2))\ndirector",
+             "director.direct('a blue square appears', num_frames=2)"]
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in cells])
+    NotebookClient(nb, timeout=120, kernel_name="python3", allow_errors=True).execute()
+    text = nbformat.writes(nb)
+    assert "Bearer ***" in text and "DirectorError" in text and chat.url in text and not leaks(text.encode())
 
 
 # --- issue 17, also: training resumes read tensors only, and the weights folder never disappears
