@@ -299,7 +299,7 @@ def run(args) -> int:
     try:
         device = pick_device(args.device)  # also: CUDA or MPS asked for and absent
     except ValueError as err:
-        raise UsageError(f"--device {args.device!r}: {str(err).split('; ')[-1]}") from None
+        raise UsageError(f"--device {args.device!r} {str(err).split(' ', 1)[1]}") from None  # less "device=..."
     say = (lambda *a: None) if args.quiet else (lambda *a: print(*a, file=sys.stderr))
 
     director = make_director(args)

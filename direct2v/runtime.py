@@ -123,15 +123,19 @@ def _place_new(tmp: str, path: Path) -> None:
     """Give the whole file ``tmp`` the name ``path`` only if no file has it (FileExistsError otherwise):
     a hard link, which the kernel refuses over an existing name; a copy into a file created exclusively
     where the file system has no hard links. ``tmp`` itself stays, removed by the caller."""
+    taken = FileExistsError(errno.EEXIST, "exists already; not replaced", str(path))
     try:
         os.link(tmp, path)
         return
     except FileExistsError:
-        raise
+        raise taken from None
     except OSError as err:
         if err.errno not in (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EMLINK, errno.ENOSYS):
             raise
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, stat.S_IMODE(os.stat(tmp).st_mode))
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, stat.S_IMODE(os.stat(tmp).st_mode))
+    except FileExistsError:
+        raise taken from None
     try:
         with open(fd, "wb") as dst, open(tmp, "rb") as src:
             shutil.copyfileobj(src, dst)
