@@ -183,10 +183,10 @@ def _read_place(c: Clause, words: list[str], i: int) -> int:
 
 
 def _listed(words: list[str], most: int = 10) -> str:
-    """Distinct ``words`` in order, at most ``most`` of them, for an error message."""
-    distinct = list(dict.fromkeys(words))
+    """The distinct ``words``, sorted, at most ``most`` of them, for an error message."""
+    distinct = sorted(set(words))
     more = f" and {len(distinct) - most} more" if len(distinct) > most else ""
-    return ", ".join(map(repr, distinct[:most])) + more
+    return repr(distinct[:most]) + more
 
 
 class StoryReader:
@@ -259,7 +259,7 @@ class StoryReader:
                 return
         if clause.kinds or clause.color_to or clause.back:
             text = " ".join(clause.words)
-            where = "" if text == " ".join(normalize_words(self.prompt)) else f"{show(text)} in "
+            where = "" if text == " ".join(normalize_words(self.prompt)) else f"{show(text)} in "  # once is enough
             unknown = f" ({_listed(clause.unknown)} unknown to the shapes world)" if clause.unknown else ""
             raise DirectorError(f"{where}prompt={show(self.prompt)} names no object to act on{unknown}; "
                                 "name one first, e.g. 'a red ball'")
