@@ -284,12 +284,15 @@ def quiet_libraries():
             (lib.enable_progress_bar if bars else lib.disable_progress_bar)()
 
 
-def bar_note(args) -> str:
-    """What the denoising bar counts: UNet passes, more than --steps with the warm start (frame 1 alone first)."""
-    if args.noise != "warm_start":
-        return ""
-    return (f" (the bar counts UNet passes: the warm start denoises frame 1 alone first, so a few more than "
-            f"the {args.steps} steps)")
+def bar_note(args, scheduler) -> str:
+    """What the denoising bar counts: UNet passes, which can be a few more than --steps (54 for --steps 50
+    and 8 frames: the warm start's frame 1 alone, and PNDM's one timestep more)."""
+    scheduler.set_timesteps(args.steps)  # set again by the pipeline
+    reasons = ["the warm start denoises frame 1 alone for its first steps"] if args.noise == "warm_start" else []
+    extra = len(scheduler.timesteps) - args.steps
+    if extra > 0:
+        reasons.append(f"the {type(scheduler).__name__} takes {plural(extra, 'timestep')} more")
+    return f" (the bar counts UNet passes, a few more: {'; '.join(reasons)})" if reasons else ""
 
 
 def run(args) -> int:
@@ -330,7 +333,7 @@ def run(args) -> int:
             check_scale(args.scale, side, side)
         except ValueError as err:
             raise UsageError(f"--scale {args.scale}: {err}") from None
-        say(f"denoising {plural(script.num_frames, 'frame')} in {args.steps} steps{bar_note(args)} ...")
+        say(f"denoising {plural(script.num_frames, 'frame')} in {args.steps} steps{bar_note(args, pipe.scheduler)} ...")
         pipe.set_progress_bar_config(disable=args.quiet, desc="denoising")
         video = pipe(script.frames, num_inference_steps=args.steps, guidance_scale=args.guidance,  # None: pipe.defaults
                      attention=args.attention, rvm_period=args.rvm_period, mapping_start=args.mapping_start,

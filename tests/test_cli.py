@@ -490,7 +490,9 @@ def test_a_first_run_shows_only_its_own_lines(tiny_model, tmp_path):
                          capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stderr
     assert "[transformers]" not in run.stderr and "Loading" not in run.stderr and "warning" not in run.stderr.lower()
-    assert "the bar counts UNet passes" in run.stderr and "denoising 1 frame in 3 steps" in run.stderr
+    assert ("denoising 1 frame in 3 steps (the bar counts UNet passes, a few more: the warm start denoises frame 1 "
+            "alone for its first steps; the PNDMScheduler takes 1 timestep more)") in run.stderr
+    assert "/4 [" in run.stderr  # 3 steps + PNDM's one more (one frame: no warm start passes alone)
     assert "1 frame at" in run.stdout and "1 frames" not in run.stdout + run.stderr
 
 
