@@ -34,7 +34,6 @@ import traceback
 from pathlib import Path
 
 from . import __version__
-
 from .settings import ATTENTION_MODES, NOISE_KINDS, PAPER_INTERACTION, PAPER_SETTINGS, SettingError
 
 DIRECTORS = ("storyboard", "openai", "local")
