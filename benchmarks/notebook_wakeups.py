@@ -29,6 +29,11 @@ CELLS = ["from tqdm.auto import tqdm\nimport time, ipywidgets as w\nfrom ipywidg
          "w.IntSlider(3)",
          "import sys\nfor i in range(200): sys.stderr.write(f'\\r{i}')"] * 3
 WIDGET_CELLS = [i for i, c in enumerate(CELLS) if c.startswith("interact")]
+NOTE = ("\n\nA stalled cell waits its whole timeout, then passes: 600 s in `tests/test_chapters_sd.py` and under "
+        "nbmake, the ten minutes of issue 27. Every stalled cell was an `interact` cell, whose output goes to an Output widget: "
+        "nbclient then sends on the shell socket while it waits there, and jupyter_client's raw send drains the "
+        "wake-up of a reply already in the socket (jupyter/jupyter_client#1059). `tests/conftest.py` makes the "
+        "asyncio socket look again after such a send; `make test` applies it to every notebook client.")
 
 
 def run(kernels: int, timeout: int) -> dict:
@@ -70,7 +75,7 @@ def main(argv=None):
     for name, r in rows:
         lines.append(f"| {name} | {args.kernels} | {widget_cells} | {len(r['stalls'])} | {r['slowest']:.1f} s "
                      f"(timeout {args.timeout} s) | {r['wall']:.0f} s |")
-    text = "\n".join(lines)
+    text = "\n".join(lines) + NOTE
     print(text)
     for name, r in rows:
         print(f"{name}: stalled (kernel, cell, seconds): {r['stalls']}")
