@@ -30,7 +30,8 @@ CELLS = ["from tqdm.auto import tqdm\nimport time, ipywidgets as w\nfrom ipywidg
          "import sys\nfor i in range(200): sys.stderr.write(f'\\r{i}')"] * 3
 WIDGET_CELLS = [i for i, c in enumerate(CELLS) if c.startswith("interact")]
 NOTE = ("\n\nA stalled cell waits its whole timeout, then passes: 600 s in `tests/test_chapters_sd.py` and under "
-        "nbmake, the ten minutes of issue 27. Every stalled cell was an `interact` cell, whose output goes to an Output widget: "
+        "nbmake, the ten minutes of issue 27. Every stalled cell was an `interact` cell, whose output goes to an "
+        "Output widget: "
         "nbclient then sends on the shell socket while it waits there, and jupyter_client's raw send drains the "
         "wake-up of a reply already in the socket (jupyter/jupyter_client#1059). `tests/conftest.py` makes the "
         "asyncio socket look again after such a send; `make test` applies it to every notebook client.")
@@ -70,7 +71,8 @@ def main(argv=None):
     recheck_after_raw_sends()
     rows.append(("with recheck_after_raw_sends (tests/conftest.py)", run(args.kernels, args.timeout)))
     widget_cells = args.kernels * len(WIDGET_CELLS)
-    lines = ["| client | kernels | interact cells | stalled cells (each took the whole timeout) | slowest cell | wall time |",
+    lines = ["| client | kernels | interact cells | stalled cells (each took the whole timeout) | slowest cell "
+             "| wall time |",
              "| --- | --- | --- | --- | --- | --- |"]
     for name, r in rows:
         lines.append(f"| {name} | {args.kernels} | {widget_cells} | {len(r['stalls'])} | {r['slowest']:.1f} s "
