@@ -9,12 +9,14 @@ fps, conversation) and ``ball.png`` (the frames with their prompts). With a GPU 
 Stable Diffusion 1.5, T = 100, guidance 12.0).
 
 Every argument is checked before the director or the model runs: numbers (finite, in range),
-the output files (writable; an existing one is replaced only with ``--force``). The files of a
-run appear together or not at all. Exit codes: 0 done; 2 bad arguments or a director error (for
-example words outside the storyboard's grammar; the message says what it understands); 1 a
-failure while loading the model, generating or writing; 130 interrupted (Ctrl-C), 143 terminated
-(SIGTERM), either leaving nothing behind. User errors print one message, no traceback
-(``--traceback`` shows it). The OpenAI key is read from ``OPENAI_API_KEY`` only, never printed.
+the device, the output files (writable; an existing one is replaced only with ``--force``). The
+files of a run appear together or not at all, and never over a file that appeared while the run
+worked (another run's), unless ``--force``. Exit codes: 0 done; 2 bad arguments or a director
+error (for example words outside the storyboard's grammar; the message says what it understands);
+1 a failure while loading the model, generating or writing; 130 interrupted (Ctrl-C), 143
+terminated (SIGTERM), either leaving nothing behind. User errors print one message, no traceback
+(``--traceback`` shows it, with the same exit code). The OpenAI key is read from ``OPENAI_API_KEY``
+only; neither it nor credentials in ``--base-url`` are printed, logged or written.
 This module imports nothing heavy at import time, so that an early Ctrl-C is handled too.
 """
 from __future__ import annotations
@@ -28,8 +30,10 @@ import signal
 import sys
 import tempfile
 import threading
+import traceback
 from pathlib import Path
 
+from . import __version__
 from .settings import ATTENTION_MODES, NOISE_KINDS, PAPER_INTERACTION, PAPER_SETTINGS, SettingError
 
 DIRECTORS = ("storyboard", "openai", "local")
@@ -56,15 +60,30 @@ class Stopped(BaseException):
         self.signum = signum
 
 
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Says each default once: not for a flag whose help already says it, nor for switches and unset values."""
+
+    def _get_help_string(self, action):
+        if "default" in (action.help or "") or any(action.default is v for v in (None, False, argparse.SUPPRESS)):
+            return action.help
+        return super()._get_help_string(action)
+
+
+def plural(count: int, noun: str) -> str:
+    return f"{count} {noun}{'' if count == 1 else 's'}"
+
+
 def build_parser() -> argparse.ArgumentParser:
     from .shapes.model import GUIDANCE as SHAPES_GUIDANCE
     from .video import FORMATS
 
     p = argparse.ArgumentParser(
-        prog="direct2v", formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        prog="direct2v", formatter_class=HelpFormatter,
         description="Zero-shot text-to-video with an LLM frame director (DirecT2V, arXiv 2305.14330).",
-        epilog="Exit codes: 0 done, 2 bad arguments or director error, 1 runtime failure, 130 interrupted. "
-               "The openai director reads its key from OPENAI_API_KEY (a local server: OPENAI_API_KEY=none).")
+        epilog="Exit codes: 0 done, 2 bad arguments or director error, 1 runtime failure, 130 interrupted "
+               "(Ctrl-C), 143 terminated (SIGTERM). The openai director reads its key from OPENAI_API_KEY "
+               "(a local server: OPENAI_API_KEY=none).")
+    p.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     p.add_argument("prompt", help="what the video shows, in one sentence")
     p.add_argument("-o", "--output", default="video.mp4",
                    help=f"the video ({', '.join(FORMATS)}); the script goes to <stem>.json, the contact sheet to <stem>.png")
@@ -99,8 +118,8 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--motion", type=float, nargs=2, default=(0.0, 0.0), metavar=("DX", "DY"),
                    help="motion dynamics: image pixels per frame (warm_start noise only)")
     g.add_argument("--max-batch-frames", type=int, default=None, help="B; longer videos cache a first section")
-    g.add_argument("--seed", type=int, default=0)
-    g.add_argument("--device", default=None, help="cpu, cuda, cuda:1 (default: CUDA when present)")
+    g.add_argument("--seed", type=int, default=0, help="seed of the initial noise")
+    g.add_argument("--device", default=None, help="cpu, cuda, cuda:1, mps (default: CUDA when present)")
     g = p.add_argument_group("output")
     g.add_argument("--scale", type=int, default=None, help="nearest-neighbour upscaling (default: short side >= 256 px)")
     g.add_argument("-q", "--quiet", action="store_true", help="no progress bar, no frame list")
@@ -244,67 +263,135 @@ def make_director(args):
     return d.TransformersDirector(args.llm_model, target=target, cache=cache)
 
 
+@contextlib.contextmanager
+def quiet_libraries():
+    """The model libraries' warnings (such as "requires torchvision") and loading bars off, restored
+    after: a run shows its own messages and one progress bar, the denoising's."""
+    from diffusers.utils import logging as diffusers_logging
+    from transformers.utils import logging as transformers_logging
+
+    saved = [(lib, lib.get_verbosity(), lib.is_progress_bar_enabled())
+             for lib in (diffusers_logging, transformers_logging)]
+    for lib, _, _ in saved:
+        lib.set_verbosity_error()
+        lib.disable_progress_bar()
+    try:
+        yield
+    finally:
+        for lib, level, bars in saved:
+            lib.set_verbosity(level)
+            (lib.enable_progress_bar if bars else lib.disable_progress_bar)()
+
+
+def bar_note(args, scheduler) -> str:
+    """What the denoising bar counts: UNet passes, which can be a few more than --steps (54 for --steps 50
+    and 8 frames: the warm start's frame 1 alone, and PNDM's one timestep more)."""
+    scheduler.set_timesteps(args.steps)  # set again by the pipeline
+    reasons = ["the warm start denoises frame 1 alone for its first steps"] if args.noise == "warm_start" else []
+    extra = len(scheduler.timesteps) - args.steps
+    if extra > 0:
+        reasons.append(f"the {type(scheduler).__name__} takes {plural(extra, 'timestep')} more")
+    return f" (the bar counts UNet passes, a few more: {'; '.join(reasons)})" if reasons else ""
+
+
 def run(args) -> int:
     from .runtime import atomic_paths, pick_device
 
     paths = check_args(args)
     try:
-        device = pick_device(args.device)  # also: CUDA asked for and absent
+        device = pick_device(args.device)  # also: CUDA or MPS asked for and absent
     except ValueError as err:
-        raise UsageError(f"--device {args.device!r}: {str(err).split('; ')[-1]}") from None
+        raise UsageError(f"--device {args.device!r} {str(err).split(' ', 1)[1]}") from None  # less "device=..."
     say = (lambda *a: None) if args.quiet else (lambda *a: print(*a, file=sys.stderr))
 
     director = make_director(args)
     if args.director == "openai":
         say(f"asking {director.model!r} at {director.base_url} (timeout {director.timeout:g}s per attempt, "
             f"up to {director.retries + 1} attempts) ...")
-    script = director.direct(args.prompt, num_frames=args.frames, fps=args.fps)
-    for _ in range(args.lift):
-        script = director.lift(script)
+    with quiet_libraries() if args.director == "local" else contextlib.nullcontext():
+        script = director.direct(args.prompt, num_frames=args.frames, fps=args.fps)
+        for _ in range(args.lift):
+            script = director.lift(script)
     if script.cached:
         print(f"direct2v: the frame prompts are replayed from the reply cache in {director.cache.folder} "
               "(--no-cache asks the LLM again)", file=sys.stderr)
     if not args.quiet:
         print(script)
 
-    from .pipeline import load_pipeline
-    from .shapes.model import GUIDANCE as SHAPES_GUIDANCE
-    from .video import check_scale, save_video
+    with quiet_libraries():
+        from .pipeline import load_pipeline
+        from .video import check_scale, save_video
 
-    say(f"loading model {args.model!r} on {device} ...")
-    try:
-        pipe = load_pipeline(args.model, device=device)
-    except (OSError, ValueError, ImportError) as err:  # missing folder, no network, not a pipeline
-        raise RuntimeError(f"could not load the model {args.model!r}: {err}") from err
-    side = pipe.unet.config.sample_size * pipe.vae_scale_factor
-    try:  # a hub model's frame size is known only now (a folder's was checked before)
-        check_scale(args.scale, side, side)
-    except ValueError as err:
-        raise UsageError(f"--scale {args.scale}: {err}") from None
-    pipe.set_progress_bar_config(disable=args.quiet, desc="denoising")
-    video = pipe(script.frames, num_inference_steps=args.steps, guidance_scale=args.guidance,  # None: pipe.defaults
-                 attention=args.attention, rvm_period=args.rvm_period, mapping_start=args.mapping_start,
-                 dsf_quantile=args.dsf_quantile or None, noise=args.noise,
-                 motion_field_strength_x=args.motion[0], motion_field_strength_y=args.motion[1],
-                 max_batch_frames=args.max_batch_frames, seed=args.seed)
+        say(f"loading model {args.model!r} on {device} ...")
+        try:
+            pipe = load_pipeline(args.model, device=device)
+        except (OSError, ValueError, ImportError) as err:  # missing folder, no network, not a pipeline
+            raise RuntimeError(f"could not load the model {args.model!r}: {err}") from err
+        side = pipe.unet.config.sample_size * pipe.vae_scale_factor
+        try:  # a hub model's frame size is known only now (a folder's was checked before)
+            check_scale(args.scale, side, side)
+        except ValueError as err:
+            raise UsageError(f"--scale {args.scale}: {err}") from None
+        say(f"denoising {plural(script.num_frames, 'frame')} in {args.steps} steps{bar_note(args, pipe.scheduler)} ...")
+        pipe.set_progress_bar_config(disable=args.quiet, desc="denoising")
+        video = pipe(script.frames, num_inference_steps=args.steps, guidance_scale=args.guidance,  # None: pipe.defaults
+                     attention=args.attention, rvm_period=args.rvm_period, mapping_start=args.mapping_start,
+                     dsf_quantile=args.dsf_quantile or None, noise=args.noise,
+                     motion_field_strength_x=args.motion[0], motion_field_strength_y=args.motion[1],
+                     max_batch_frames=args.max_batch_frames, seed=args.seed)
 
-    with atomic_paths(*paths) as tmps:  # all files appear together, or none
-        for path, tmp in zip(paths, tmps):
-            if path.suffix.lower() == ".json":
-                script.save(tmp)
-            else:
-                captions = script.frames if path.suffix.lower() == ".png" else None
-                save_video(video.frames, tmp, fps=script.fps, scale=args.scale, captions=captions)
-    print(f"wrote {', '.join(map(str, paths))} ({script.num_frames} frames at {script.fps:g} fps)")
+    try:  # all files appear together, or none; over a file that appeared meanwhile only with --force
+        with atomic_paths(*paths, replace=args.force) as tmps:
+            for path, tmp in zip(paths, tmps):
+                if path.suffix.lower() == ".json":
+                    script.save(tmp)
+                else:
+                    captions = script.frames if path.suffix.lower() == ".png" else None
+                    save_video(video.frames, tmp, fps=script.fps, scale=args.scale, captions=captions)
+    except FileExistsError as err:
+        raise UsageError(f"{err.filename} appeared while this run worked (another run writing the same files?); "
+                         "none of this run's files were written: choose another --output or add --force "
+                         "to replace them") from None
+    print(f"wrote {', '.join(map(str, paths))} ({plural(script.num_frames, 'frame')} at {script.fps:g} fps)")
     return 0
 
 
+def secrets_of(args) -> list[str]:
+    """What no message may show: the OpenAI key and the credentials in the server's address."""
+    from .director.openai_backend import url_secrets
+
+    return [os.environ.get("OPENAI_API_KEY", ""), *url_secrets(args.base_url),
+            *url_secrets(os.environ.get("OPENAI_BASE_URL"))]
+
+
+def redacted(text: str, secrets: list[str]) -> str:
+    if not any(secrets):
+        return text
+    from .director.openai_backend import redact
+
+    return redact(text, secrets)
+
+
+class Redacting(logging.Filter):
+    """Removes ``secrets`` (filled once the arguments are read) from every record the handler prints."""
+
+    def __init__(self, secrets: list[str]):
+        super().__init__()
+        self.secrets = secrets
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.msg, record.args = redacted(record.getMessage(), self.secrets), None
+        return True
+
+
 @contextlib.contextmanager
-def signals_and_warnings():
+def signals_and_warnings(secrets: list[str]):
     """SIGINT and SIGTERM raise :class:`Stopped` (so temporary files are removed); the package's
-    warnings (retries, an unwritable reply cache) print as one line each. Both undone on exit."""
+    warnings (retries, an unwritable reply cache) print as one line each, without ``secrets``.
+    Both undone on exit."""
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("direct2v: warning: %(message)s"))
+    handler.addFilter(Redacting(secrets))
     logger = logging.getLogger("direct2v")
     logger.addHandler(handler)
     main_thread = threading.current_thread() is threading.main_thread()
@@ -325,13 +412,15 @@ def signals_and_warnings():
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``direct2v`` console script; returns the exit code (see the module doc)."""
     args = None
+    secrets: list[str] = []
     try:
-        with signals_and_warnings():
+        with signals_and_warnings(secrets):
             parser = build_parser()
             try:
                 args = parser.parse_args(argv)
-            except SystemExit as exit_:  # --help (0) or a usage error (2), already printed by argparse
+            except SystemExit as exit_:  # --help, --version (0) or a usage error (2), printed by argparse
                 return int(exit_.code or 0)
+            secrets += secrets_of(args)
             return run(args)
     except (KeyboardInterrupt, Stopped) as stop:
         if getattr(stop, "signum", signal.SIGINT) == signal.SIGTERM:
@@ -340,17 +429,20 @@ def main(argv: list[str] | None = None) -> int:
         print("direct2v: interrupted", file=sys.stderr)
         return 130
     except ValueError as err:  # UsageError, DirectorError, the pipeline's argument checks
-        if args is not None and args.traceback:
-            raise
         kind = "director error" if type(err).__name__.endswith("DirectorError") else "error"
-        print(f"direct2v: {kind}: {err}", file=sys.stderr)
-        return 2
+        return report(err, f"direct2v: {kind}: {err}", 2, args, secrets)
     except Exception as err:  # noqa: BLE001 - a clean message instead of a traceback
-        if args is not None and args.traceback:
-            raise
-        print(f"direct2v: failed: {type(err).__name__}: {err}\n(run again with --traceback for details)",
-              file=sys.stderr)
-        return 1
+        return report(err, f"direct2v: failed: {type(err).__name__}: {err}\n"
+                           "(run again with --traceback for details)", 1, args, secrets)
+
+
+def report(err: BaseException, message: str, code: int, args, secrets: list[str]) -> int:
+    """Print ``message`` (with ``--traceback``: the traceback, chained exceptions included), without
+    ``secrets``; return ``code``, the same either way."""
+    if args is not None and args.traceback:
+        message = "".join(traceback.format_exception(err)).rstrip("\n")
+    print(redacted(message, secrets), file=sys.stderr)
+    return code
 
 
 if __name__ == "__main__":

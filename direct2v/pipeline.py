@@ -64,6 +64,33 @@ def model_settings(name_or_path: str | os.PathLike) -> dict:
     return {**PAPER_SETTINGS, **check_settings(own, str(file))}
 
 
+def check_model_folder(folder: str | os.PathLike) -> None:
+    """Every model of a pipeline folder (a component with a ``config.json``: UNet, VAE, text encoder) has
+    its weights as safetensors, each readable: else ``FileNotFoundError`` naming the folder, or
+    ``ValueError`` naming the file. Checked before loading, which reads safetensors only (never a
+    pickle ``.bin``, whose loading can run code)."""
+    from safetensors import SafetensorError, safe_open
+
+    folder = Path(folder)
+    skipped = ("safety_checker", "feature_extractor")  # not loaded (load_pipeline passes None)
+    for part in sorted(p for p in folder.iterdir() if p.is_dir() and p.name not in skipped):
+        if not (part / "config.json").is_file():
+            continue  # scheduler, tokenizer: no weights
+        files = sorted(part.glob("*.safetensors"))
+        if not files:
+            others = sorted(p.name for p in part.iterdir() if p.suffix in (".bin", ".pt", ".pth", ".ckpt"))
+            found = f" (it has {', '.join(others)}: pickle files, which are not loaded)" if others else ""
+            raise FileNotFoundError(f"{part} has no weights as .safetensors{found}; save the model with "
+                                    "save_pretrained(..., safe_serialization=True)")
+        for file in files:
+            try:
+                with safe_open(str(file), framework="pt"):
+                    pass
+            except (SafetensorError, OSError, ValueError) as err:
+                raise ValueError(f"{file} is not a readable safetensors file ({file.stat().st_size} bytes: "
+                                 f"{err}); save it again") from None
+
+
 @dataclass
 class DirecT2VOutput(BaseOutput):
     """``frames``: F PIL images, an array (F, H, W, 3) in [0, 1], or the latents (F, C, h, w) for
@@ -448,7 +475,8 @@ def load_pipeline(name_or_path: str | os.PathLike = "shapes", device=None, dtype
     ``from_pretrained`` call; CUDA and fp16 when present, CPU and fp32 otherwise. The safety checker is not
     loaded (``safety_checker=None``) unless passed in ``kwargs``. ``pipe.defaults`` are the model's
     recommended sampling settings (its folder's ``direct2v.json``; the shapes model: guidance 1.5), else
-    the paper's (:data:`PAPER_SETTINGS`).
+    the paper's (:data:`PAPER_SETTINGS`). A folder's weights are read from safetensors only
+    (:func:`check_model_folder`).
     """
     device = pick_device(device)
     dtype = pick_dtype(device, dtype)
@@ -460,6 +488,9 @@ def load_pipeline(name_or_path: str | os.PathLike = "shapes", device=None, dtype
                                     "`python -m direct2v.shapes.train all --out direct2v/shapes/weights`")
         path = WEIGHTS
     kwargs = {"safety_checker": None, "feature_extractor": None, "requires_safety_checker": False, **kwargs}
+    if Path(path).is_dir():
+        check_model_folder(path)
+        kwargs.setdefault("use_safetensors", True)
     defaults = model_settings(path)
     pipe = DirecT2VPipeline.from_pretrained(path, dtype=dtype, **kwargs)
     pipe.defaults = defaults

@@ -7,6 +7,7 @@ runs them small (``DIRECT2V_MODE=ci``) and ``make book`` runs them at full size.
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import shutil
 import signal
@@ -27,6 +28,11 @@ def pick_device(device: str | torch.device | None = None) -> torch.device:
         raise ValueError(f"device={device!r} is not allowed; use 'cpu', 'cuda', 'cuda:N', 'mps' or 'auto'") from None
     if device.type == "cuda" and not torch.cuda.is_available():
         raise ValueError(f"device={str(device)!r} asked for CUDA, but no CUDA device is available; use 'cpu' or 'auto'")
+    if device.type == "mps" and not torch.backends.mps.is_available():
+        raise ValueError(f"device={str(device)!r} asked for Apple's Metal (MPS), which this machine does not have; "
+                         "use 'cpu' or 'auto'")
+    if device.type not in ("cpu", "cuda", "mps"):
+        raise ValueError(f"device={str(device)!r} is not allowed; use 'cpu', 'cuda', 'cuda:N', 'mps' or 'auto'")
     return device
 
 
@@ -97,28 +103,97 @@ def _signals_held():
         signal.pthread_sigmask(signal.SIG_SETMASK, old)
 
 
+def _make_folders(folder: Path) -> list[Path]:
+    """Create ``folder`` and its missing parents; return the ones this call created, outermost first."""
+    missing = []
+    while not folder.exists():
+        missing.append(folder)
+        folder = folder.parent
+    created = []
+    for path in reversed(missing):
+        try:
+            path.mkdir()
+        except FileExistsError:  # made meanwhile by someone else: not ours to remove
+            continue
+        created.append(path)
+    return created
+
+
+def _place_new(tmp: str, path: Path) -> None:
+    """Give the whole file ``tmp`` the name ``path`` only if no file has it (FileExistsError otherwise):
+    a hard link, which the kernel refuses over an existing name; a copy into a file created exclusively
+    where the file system has no hard links. ``tmp`` itself stays, removed by the caller."""
+    taken = FileExistsError(errno.EEXIST, "exists already; not replaced", str(path))
+    try:
+        os.link(tmp, path)
+        return
+    except FileExistsError:
+        raise taken from None
+    except OSError as err:
+        if err.errno not in (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EMLINK, errno.ENOSYS):
+            raise
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, stat.S_IMODE(os.stat(tmp).st_mode))
+    except FileExistsError:
+        raise taken from None
+    try:
+        with open(fd, "wb") as dst, open(tmp, "rb") as src:
+            shutil.copyfileobj(src, dst)
+    except BaseException:
+        os.unlink(path)
+        raise
+
+
+def _ours(path: Path, tmp: str) -> bool:
+    """Whether ``path`` is still the file this process placed from ``tmp`` (same inode or same bytes)."""
+    try:
+        return os.path.samefile(path, tmp) or Path(path).read_bytes() == Path(tmp).read_bytes()
+    except OSError:
+        return False
+
+
 @contextlib.contextmanager
-def atomic_paths(*paths: str | os.PathLike):
+def atomic_paths(*paths: str | os.PathLike, replace: bool = True):
     """Yield one temporary path next to each of ``paths``; when the block succeeds, move them all into
-    place together (interrupts held back meanwhile), on any failure or interrupt remove them all.
+    place together (interrupts held back meanwhile), on any failure or interrupt remove them all, and
+    the folders this call created for them.
 
     The outputs of one step appear together or not at all, and nothing half-written is ever left.
-    A replaced file keeps its permissions; a new one gets the usual ones (0666 less the umask).
+    ``replace=False``: a path that exists when the files are moved into place (say, written by another
+    run after this one checked it) is never replaced: :class:`FileExistsError` naming it, and none of
+    the files appear. A replaced file keeps its permissions; a new one gets the usual ones (0666 less
+    the umask).
     """
     paths = [Path(p) for p in paths]
     tmps: list[str] = []
+    folders: list[Path] = []
+    placed: list[tuple[Path, str]] = []
     try:
         for path in paths:
-            path.parent.mkdir(parents=True, exist_ok=True)
+            folders += _make_folders(path.parent)
             tmps.append(_temporary_file(path))
         yield tmps
         with _signals_held():
             for tmp, path in zip(tmps, paths):
-                os.replace(tmp, path)
+                if replace:
+                    os.replace(tmp, path)
+                else:
+                    _place_new(tmp, path)
+                    placed.append((path, tmp))
+            for tmp in tmps:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(tmp)
     except BaseException:
+        for path, tmp in placed:
+            if _ours(path, tmp):
+                with contextlib.suppress(OSError):
+                    os.unlink(path)
         for tmp in tmps:
             with contextlib.suppress(OSError):
                 os.unlink(tmp)
+        for folder in reversed(folders):
+            with contextlib.suppress(OSError):  # only while empty
+                folder.rmdir()
         raise
 
 
@@ -142,15 +217,17 @@ def atomic_folder(obj, folder: str | os.PathLike, save) -> None:
     files into ``folder`` one ``os.replace`` each and drop the files it no longer has: ``folder`` always
     exists and every file in it is whole (a model folder of diffusers or transformers)."""
     folder = Path(folder)
-    tmp = folder.with_name(folder.name + ".tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    save(obj, tmp)
-    folder.mkdir(parents=True, exist_ok=True)
-    new = {p.relative_to(tmp) for p in tmp.rglob("*") if p.is_file()}
-    for name in sorted(new, key=lambda n: n.suffix == ".json"):  # weights first, configs last
-        (folder / name).parent.mkdir(parents=True, exist_ok=True)
-        (tmp / name).replace(folder / name)
-    for path in folder.rglob("*"):
-        if path.is_file() and path.relative_to(folder) not in new:
-            path.unlink()
-    shutil.rmtree(tmp, ignore_errors=True)
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    tmp = folder.with_name(f".{folder.name}.{uuid.uuid4().hex[:8]}.tmp")  # one per call: saves never share it
+    try:
+        save(obj, tmp)
+        folder.mkdir(exist_ok=True)
+        new = {p.relative_to(tmp) for p in tmp.rglob("*") if p.is_file()}
+        for name in sorted(new, key=lambda n: n.suffix == ".json"):  # weights first, configs last
+            (folder / name).parent.mkdir(parents=True, exist_ok=True)
+            (tmp / name).replace(folder / name)
+        for path in folder.rglob("*"):
+            if path.is_file() and path.relative_to(folder) not in new:
+                path.unlink()
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)

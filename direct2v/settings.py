@@ -86,9 +86,14 @@ def check_steps(num_inference_steps) -> int:
     return check_int("num_inference_steps", num_inference_steps, 1)
 
 
+GUIDANCE_MAX = 100.0
+"""The largest guidance scale allowed: far beyond any useful one (the paper uses 12), and below those that
+overflow the latents to inf/nan and decode to black frames (1e30 in fp32, far less in fp16)."""
+
+
 def check_guidance(guidance_scale) -> float:
-    """Classifier-free guidance scale (paper: 12.0; <= 1 turns guidance off)."""
-    return check_number("guidance_scale", guidance_scale, 0,
+    """Classifier-free guidance scale (paper: 12.0; <= 1 turns guidance off; at most :data:`GUIDANCE_MAX`)."""
+    return check_number("guidance_scale", guidance_scale, 0, GUIDANCE_MAX,
                         hint=" (<= 1 turns classifier-free guidance off; the paper uses 12.0)")
 
 

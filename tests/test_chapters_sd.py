@@ -56,3 +56,40 @@ def test_motion_chapter_follows_the_pipeline_dtype(monkeypatch):
     patch = ("import functools, torch, direct2v.pipeline as _p\n"
              "_p.load_pipeline = functools.partial(_p.load_pipeline, dtype=torch.bfloat16)")
     run_chapter("learning_motion", {**SMALLEST, "DIRECT2V_FRAMES": "8"}, monkeypatch, [patch])
+
+
+def test_a_send_while_waiting_never_hides_the_reply():
+    """The notebook clients' wait for a reply ends when the reply comes, even when a send on the same socket
+    (nbclient's Output-widget updates) drained its wake-up first (conftest.recheck_after_raw_sends)."""
+    import asyncio
+    import time
+
+    import zmq
+    import zmq.asyncio
+    from jupyter_client.session import Session
+
+    async def wait_for_a_hidden_reply():
+        context = zmq.asyncio.Context()
+        kernel, client = context.socket(zmq.ROUTER), context.socket(zmq.DEALER)
+        client.identity = b"client"
+        port = kernel.bind_to_random_port("tcp://127.0.0.1")
+        client.connect(f"tcp://127.0.0.1:{port}")
+        session = Session(key=b"")
+        session.send(client, "execute_request", {})
+        await kernel.recv_multipart()
+        waiting = asyncio.ensure_future(client.poll(5000))  # as nbclient waits for the execute reply
+        await asyncio.sleep(0.05)
+        await kernel.send_multipart([b"client", b"execute_reply"])
+        time.sleep(0.1)  # the reply is in the client's socket; the loop has not looked yet
+        session.send(client, "comm_msg", {})  # nbclient's widget update: drains the wake-up
+        start = time.monotonic()
+        ready = await waiting
+        context.destroy(linger=0)
+        return ready, time.monotonic() - start
+
+    loop = asyncio.new_event_loop()  # not asyncio.run: the notebook clients' loop stays this thread's loop
+    try:
+        ready, seconds = loop.run_until_complete(wait_for_a_hidden_reply())
+    finally:
+        loop.close()
+    assert ready == zmq.POLLIN and seconds < 1, f"the reply was found after {seconds:.1f} s"

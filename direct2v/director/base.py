@@ -75,6 +75,10 @@ class Director:
         """Backend settings that change the reply (for the cache key)."""
         return {}
 
+    def _source(self) -> str:
+        """Who answered, as error messages name it."""
+        return f"{self.backend} model {self.model!r}"
+
     # --- the method -------------------------------------------------------------------------
     def instruction(self, prompt: str, num_frames: int = 8, fps: float = 1, camera: bool = True) -> str:
         """The first message :meth:`direct` sends (Fig. 14)."""
@@ -131,7 +135,7 @@ class Director:
                 frames = parse_frames(reply, num_frames)
             except DirectorError as second:
                 raise DirectorError(
-                    f"{self.backend} model {self.model!r} did not give {num_frames} usable frames, "
+                    f"{self._source()} did not give {num_frames} usable frames, "
                     f"even after a corrective turn. First reply: {first}. Second reply: {second}") from second
         messages = messages + [{"role": "assistant", "content": reply}]
         if self.cache is not None and not cached:

@@ -3,16 +3,20 @@
 OpenAI itself, or a local server that speaks the same protocol: Ollama
 (``base_url="http://localhost:11434/v1"``), vLLM (``http://localhost:8000/v1``), LM Studio
 (``http://localhost:1234/v1``) or a llama.cpp server (``http://localhost:8080/v1``). The key comes
-from ``api_key=`` or ``OPENAI_API_KEY``; it is never printed, logged, cached or shown in ``repr``.
+from ``api_key=`` or ``OPENAI_API_KEY``; it is never printed, logged, cached or shown in ``repr``, nor
+are credentials in the server's address (``http://user:secret@host/v1?key=secret``): they are removed
+(:func:`redact`) from every reply (a server may echo the request's ``Authorization`` header into its
+answer) and every error, before anything stores or shows them.
 A local server without authentication still needs the argument said out loud: ``api_key="none"``.
 """
 from __future__ import annotations
 
+import base64
 import hashlib
 import math
 import os
 import time
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, quote, unquote, urlsplit
 
 from .base import Director, log
 from .parsing import DirectorError
@@ -29,6 +33,32 @@ def public_url(url: str | None) -> str:
     return f"{parts.scheme}://{host}{parts.path}"
 
 
+SHORTEST_SECRET = 6
+"""Values shorter than this are not secrets (``api_key="none"`` of a local server), so words are not redacted."""
+
+
+def url_secrets(url: str | None) -> list[str]:
+    """The credentials an address carries: its user name and password, and the values of its query."""
+    if not url:
+        return []
+    parts = urlsplit(str(url))
+    found = [parts.username, parts.password] + [v for _, v in parse_qsl(parts.query)]
+    if parts.username is not None or parts.password is not None:  # as HTTP basic auth sends them
+        found.append(base64.b64encode(f"{unquote(parts.username or '')}:{unquote(parts.password or '')}".encode())
+                     .decode())
+    return [s for s in found if s]
+
+
+def redact(text: str, secrets) -> str:
+    """``text`` with every secret (and its URL-quoted and unquoted forms) of at least
+    :data:`SHORTEST_SECRET` characters replaced by ``***``; longest first, so no piece of one is left."""
+    forms = {form for s in secrets if s for form in (s, quote(s, safe=""), unquote(s))}
+    for secret in sorted(forms, key=len, reverse=True):
+        if len(secret) >= SHORTEST_SECRET:
+            text = text.replace(secret, "***")
+    return text
+
+
 class OpenAIDirector(Director):
     """Frame director on an OpenAI-compatible server (the paper used GPT-4, GPT-3.5 and Bard).
 
@@ -37,8 +67,9 @@ class OpenAIDirector(Director):
     (or the server's ``Retry-After``, capped at 60 s), each announced by a warning on the
     ``direct2v.director`` logger; then a :class:`DirectorError` that names the server (the one
     actually used: ``base_url``, else ``OPENAI_BASE_URL``, else OpenAI's) and the last error.
-    Errors are raised without the client's exception attached, and the key is removed from their
-    text, so no traceback or log shows it. ``max_tokens=None`` leaves the reply length to the server.
+    Errors are raised without the client's exception attached, and the key and the address's
+    credentials are removed from their text and from every reply, so no traceback, log, cache record,
+    script or frame shows them. ``max_tokens=None`` leaves the reply length to the server.
     """
 
     backend = "openai"
@@ -71,6 +102,7 @@ class OpenAIDirector(Director):
         # the client keeps the key; retries are ours, so that tests can make backoff tiny
         self._client = openai.OpenAI(api_key=key, base_url=base_url, timeout=timeout, max_retries=0)
         self.base_url = public_url(str(self._client.base_url).rstrip("/"))  # OPENAI_BASE_URL included
+        self._secrets = [key, *url_secrets(base_url), *url_secrets(str(self._client.base_url))]
 
     def __repr__(self) -> str:
         return (f"OpenAIDirector(model={self.model!r}, base_url={self.base_url!r}, "
@@ -93,8 +125,10 @@ class OpenAIDirector(Director):
         return self.backoff * 2 ** attempt
 
     def _redact(self, text: str) -> str:
-        key = self._client.api_key
-        return text.replace(key, "***") if key and len(key) > 3 else text
+        return redact(text, self._secrets)
+
+    def _source(self) -> str:
+        return f"the chat server at {self.base_url} (model {self.model!r})"
 
     def _complete(self, messages: list[dict]) -> str:
         request = {"model": self.model, "messages": messages, "temperature": self.temperature}
@@ -115,7 +149,7 @@ class OpenAIDirector(Director):
             failure = f"the chat server at {where} sent an empty reply"
         if failure is not None:
             raise DirectorError(failure)
-        return content
+        return self._redact(content)  # a server may echo the key: no record, script or frame holds it
 
     def _request(self, request: dict, where: str):
         """``(response, None)``, or ``(None, message)`` once the attempts are spent or the error is final."""

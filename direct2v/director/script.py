@@ -78,5 +78,6 @@ class Script:
         return cls.from_dict(json.loads(Path(path).read_text(encoding="utf-8")))
 
     def __str__(self) -> str:
-        head = f"{self.num_frames} frames at {self.fps:g} fps from {self.backend}:{self.model}"
+        frames = f"{self.num_frames} frame{'' if self.num_frames == 1 else 's'}"
+        head = f"{frames} at {self.fps:g} fps from {self.backend}:{self.model}"
         return head + "".join(f"\n  {i + 1:2d}. {f}" for i, f in enumerate(self.frames))

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import NamedTuple
 
 from ..shapes.world import COLUMNS, ROWS, SIZES, Obj, Scene, nearest_column, nearest_row, size_class
-from .parsing import DirectorError
+from .parsing import DirectorError, show
 
 GROW, SHRINK = 2.5, 0.4          # how much "grows" / "shrinks" scale an object's side
 SIDE_RANGE = (8.0, 32.0)         # px: the sides growth and shrinking stay within
@@ -203,12 +203,12 @@ def story_scenes(story: Story, num_frames: int, prompt: str) -> list[Scene]:
     for f in range(num_frames):
         scene = scene_at(story, starts, frame_time(f, num_frames))
         if not scene.objects:
-            raise DirectorError(f"prompt={prompt!r} leaves frame {f + 1} of {num_frames} without any "
+            raise DirectorError(f"prompt={show(prompt)} leaves frame {f + 1} of {num_frames} without any "
                                 "object; the shapes world draws 1 to 3 objects in every frame")
         try:
             scene.validate()
         except ValueError as err:
-            raise DirectorError(f"prompt={prompt!r} gives an impossible frame {f + 1} of {num_frames}: "
+            raise DirectorError(f"prompt={show(prompt)} gives an impossible frame {f + 1} of {num_frames}: "
                                 f"{err}. Give the objects other rows or columns "
                                 "(e.g. 'at the top left').") from err
         scenes.append(scene)

@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from ..shapes.captions import ParsedObject as Mention  # what a clause says of one object
 from ..shapes.world import BACKGROUNDS, COLORS, COLUMNS, ROWS, SHAPE_SYNONYMS, SHAPES, SIZES, normalize_words
 from .base import Director, check_request
-from .parsing import DirectorError
+from .parsing import DirectorError, show
 from .script import Script
 from .story import BackgroundChange, Event, Phase, Story, Track, background_schedule, story_scenes
 
@@ -182,6 +182,13 @@ def _read_place(c: Clause, words: list[str], i: int) -> int:
     return j
 
 
+def _listed(words: list[str], most: int = 10) -> str:
+    """The distinct ``words``, sorted, at most ``most`` of them, for an error message."""
+    distinct = sorted(set(words))
+    more = f" and {len(distinct) - most} more" if len(distinct) > most else ""
+    return repr(distinct[:most]) + more
+
+
 class StoryReader:
     """Builds a :class:`Story` clause by clause: its objects, their events, the background changes."""
 
@@ -251,7 +258,10 @@ class StoryReader:
                 moves[-1].back = True
                 return
         if clause.kinds or clause.color_to or clause.back:
-            raise DirectorError(f"{' '.join(clause.words)!r} in prompt={self.prompt!r} names no object to act on; "
+            text = " ".join(clause.words)
+            where = "" if text == " ".join(normalize_words(self.prompt)) else f"{show(text)} in "  # once is enough
+            unknown = f" ({_listed(clause.unknown)} unknown to the shapes world)" if clause.unknown else ""
+            raise DirectorError(f"{where}prompt={show(self.prompt)} names no object to act on{unknown}; "
                                 "name one first, e.g. 'a red ball'")
 
     def _add_events(self, subject: Track, clause: Clause, phase: Phase):
@@ -278,16 +288,16 @@ class StoryReader:
         prompt = self.prompt
         if self.unknown:
             raise DirectorError(
-                f"the storyboard director did not understand {sorted(set(self.unknown))} in prompt={prompt!r}. "
+                f"the storyboard director did not understand {_listed(self.unknown)} in prompt={show(prompt)}. "
                 "It knows only the shapes world: colours, circle/square/triangle (ball, box, ...), sizes, "
                 "positions, backgrounds, and the events moves from A to B, appears, disappears, grows, "
                 "shrinks, turns <colour>, falls, rises, bounces, joined by and, while, then, later. "
                 "For free text use an LLM director (OpenAIDirector or TransformersDirector).")
         if not self.tracks:
-            raise DirectorError(f"prompt={prompt!r} names no object (a colour and/or a shape such as "
+            raise DirectorError(f"prompt={show(prompt)} names no object (a colour and/or a shape such as "
                                 "'a red ball'); the shapes world needs 1 to 3 objects per frame")
         if len(self.tracks) > 3:
-            raise DirectorError(f"prompt={prompt!r} names {len(self.tracks)} objects; "
+            raise DirectorError(f"prompt={show(prompt)} names {len(self.tracks)} objects; "
                                 "the shapes world holds at most 3")
         return Story(self.tracks, background_schedule(self.changes))
 
