@@ -134,3 +134,11 @@ def test_targets_read_the_study_and_the_transfer_at_the_study_layers():
     assert got["Fig. 7: narrative, RVM - first-frame mapping, appear later"] == ("+40 [+40, +40] points", None)
     table = stage.targets_table(stage.targets(summary))
     assert "| pattern kept, RVM | 90% [90, 90] | >= 85% | yes |" in table and "appearance transfer" not in table
+
+
+def test_the_card_quotes_the_committed_pilots_as_stage_writes_them():
+    """Every row of the pilots' table in the model card's notes is what ``stage.pilots_table`` makes of the
+    committed pilot records (``direct2v/data/stage-pilots``)."""
+    notes = (stage.Path(stage.__file__).parent / "weights" / "notes.md").read_text()
+    table = stage.pilots_table().strip().splitlines()
+    assert len(table) > 2 and all(line in notes for line in table)

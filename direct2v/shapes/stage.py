@@ -22,6 +22,9 @@ model card by ``python -m direct2v.shapes.quality``:
 """
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import numpy as np
 import torch
 from tqdm.auto import tqdm
@@ -389,4 +392,31 @@ def targets_table(rows) -> str:
     lines = ["| target | measured | bar | met |", "| --- | --- | --- | --- |"]
     for target, measured, bar, met in rows:
         lines.append(f"| {target} | {measured} | {bar} | {'' if met is None else 'yes' if met else '**no**'} |")
+    return "\n".join(lines) + "\n"
+
+
+PILOTS = Path(__file__).resolve().parents[1] / "data" / "stage-pilots"
+"""The stage issue's pilots on the shipped model: one JSON per pilot (its settings, rows and summary)."""
+
+
+def pilots_table(folder=PILOTS) -> str:
+    """Markdown: per pilot and rule, identity, decoration and narrative on all stories, on all but day to night,
+    and on day to night, each with its paired difference to self-attention (points), from the committed pilots."""
+    def cell(entry, measure):
+        m = entry[measure]["mean"][0]
+        d = entry[measure].get("diff")
+        return f"{100 * m:.0f}%" + (f" ({100 * d[0]:+.0f} [{100 * d[1]:+.0f}, {100 * d[2]:+.0f}])" if d else "")
+
+    lines = ["| pilot | noise | layers | rule | stories | identity | decoration | narrative |", "|" + " --- |" * 8]
+    for path in sorted(Path(folder).glob("*.json")):
+        record = json.loads(path.read_text())
+        args = record["meta"]["args"]
+        noise = args.get("noise", "warm_start") + (f" a={args['weight']}" if "weight" in args else "") + \
+            (f" t0={args['t0']} t1={args['t1']}" if "t0" in args else "")
+        for group in ("all but day to night", "day to night"):
+            for rule, entry in record["summary"][group].items():
+                if rule == "stories":
+                    continue
+                lines.append(f"| {record['meta']['name']} | {noise} | {args.get('layers', 'all')} | {rule} | {group} | "
+                             + " | ".join(cell(entry, m) for m in STUDY_MEASURES) + " |")
     return "\n".join(lines) + "\n"
