@@ -1,7 +1,7 @@
 """Replicate DirecT2V's Table 1 in the shapes world, with the metrics the paper lacks.
 
     python -m direct2v.evaluate [--quick] [--out DIR] [--steps 50] [--frames 8] [--seeds 0,1,2]
-                                [--methods self,cross_frame,...] [--noise warm_start,independent]
+                                [--methods self,cross_frame,...] [--noise warm_start,independent] [--batch 8]
                                 [--dsf-study [--sweep-quantiles 0,0.05,...] [--sweep-starts 0,0.02,...]]
                                 [--device auto]
 
@@ -9,8 +9,12 @@ A fixed set of shapes-world stories (``STORIES``: motion, appearance, growth, co
 day to night, two objects) goes through the storyboard director, then through the pipeline once
 per seed with every frame-interaction method of the paper's comparison (``METHODS``): per-frame
 self-attention, Text2Video-Zero's cross-frame attention (frame 1), Tune-A-Video's sparse-causal
-attention (frame 1 and the previous frame), random value mapping, RVM, RVM + DSF; and the
-single-prompt Text2Video-Zero peer (diffusers' ``TextToVideoZeroPipeline`` on the same weights).
+attention (frame 1 and the previous frame), random value mapping, RVM, RVM + DSF, each on the
+authors' layers (``AUTHORS_LAYERS``: the two highest-resolution decoder levels, as the released code
+maps SD 1.5's ``up_blocks.2-3``); RVM on every self-attention layer (the ablation row ``rvm_all``); and
+the single-prompt Text2Video-Zero peer (diffusers' ``TextToVideoZeroPipeline`` on the same weights,
+the paper's Figs. 2 and 5). Videos of one (noise, method) go through the UNet ``--batch`` at a time
+(:meth:`~direct2v.pipeline.DirecT2VPipeline.videos`; frames of different videos never interact).
 
 The peer gets one prompt for every frame: the storyboard's *first frame caption*, not the user's
 prompt. The miniature model was trained on canonical captions only; the user's story prompt
@@ -34,9 +38,12 @@ storyboard says, and seconds; see :mod:`direct2v.metrics`. Written to ``--out``:
 ``frames.csv`` (story x seed x noise x method x frame; per storyboard object ``obj<k>``: the colour
 it should show or ``absent``, the colour seen, and whether they agree), ``videos.csv`` (story x seed
 x noise x method), ``table.md`` and ``summary.json`` (the command, the settings and the numbers):
-per noise setting, Table 1's layout plus the other metrics with bootstrap 95 % intervals over
-videos, every method's paired difference to per-frame self-attention and to cross-frame attention
-(the same story, seed and noise; the (story, seed) units resampled), and a table per story kind.
+per noise setting, Table 1's layout plus the other metrics with 95 % intervals of a cluster
+bootstrap over stories (every seed of a drawn story kept: seeds of one story are not independent),
+Avg. Dist. as the paper computes it (on the per-frame means), every method's paired difference to
+per-frame self-attention and to cross-frame attention (the same story, seed and noise), the same
+differences for the global-change stories (day to night) apart from the rest (``SCOPES``), and a
+table per story kind.
 :func:`committed` reads the committed numbers back for the book.
 
 ``--dsf-study`` asks where DSF should matter: RVM against RVM + DSF on the stories in which an
@@ -860,7 +867,7 @@ def committed_from(rec: dict, sweep_rows: list[dict] = ()) -> dict:
             "by_kind": rec.get("by_kind", {}), "sweep": sweep_summary(list(sweep_rows))}
 
 
-PAPER_TABLE1 = {  # DirecT2V, Table 1: average CLIP similarity (ViT-L/14) and Avg. Dist., per attention
+PAPER_TABLE1 = {  # DirecT2V, Table 1: average CLIP similarity (a CLIP the paper does not name) and Avg. Dist.
     "cross_frame": {"clip": 0.2930, "avg_dist": 0.0272},
     "sparse_causal": {"clip": 0.3001, "avg_dist": 0.0235},
     "rvm": {"clip": 0.3087, "avg_dist": 0.0057},
@@ -972,6 +979,8 @@ def main(argv=None) -> Results:
     parser.add_argument("--seeds", type=_ints, default=None, help="comma-separated seeds (default 0,1,2)")
     parser.add_argument("--methods", default=None, help=f"comma-separated, from {','.join(METHODS)}")
     parser.add_argument("--stories", type=_ints, default=None, help=f"comma-separated indices 0-{len(STORIES) - 1}")
+    parser.add_argument("--batch", type=int, default=BATCH,
+                        help=f"videos per UNet call (default {BATCH}; the speed only, not the videos)")
     parser.add_argument("--noise", type=_noises, default=NOISES,
                         help=f"comma-separated initial-noise settings (default {','.join(NOISES)})")
     parser.add_argument("--dsf-study", action="store_true",
@@ -1016,12 +1025,14 @@ def main(argv=None) -> Results:
         if unknown:
             raise ValueError(f"--methods {','.join(unknown)} is not allowed; use names from {','.join(METHODS)}")
         _check(methods, steps, frames, seeds, args.noise, stories)
+        if args.batch < 1:
+            raise ValueError(f"--batch {args.batch} is not allowed; use an integer >= 1")
         if args.dsf_study:
             _check(("rvm_dsf",), steps, frames, seeds, args.noise, sweep_stories)
         pipe = load_pipeline(args.model, device=device)
         scorer = CLIPScorer.from_pretrained(args.clip, device=device)
         results = run(pipe, scorer, stories, seeds, methods, steps, frames, args.guidance, device,
-                      noises=args.noise)
+                      noises=args.noise, batch=args.batch)
         rows = sweep(pipe, scorer, sweep_stories, seeds, args.sweep_quantiles, args.sweep_starts, steps, frames,
                      args.guidance, device, args.noise) if args.dsf_study else None
     except ValueError as err:

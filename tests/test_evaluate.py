@@ -261,7 +261,7 @@ def test_object_verdicts_agree_on_the_ground_truth_video(story):
 # ------------------------------------------------------------------ command line: new options
 @pytest.mark.parametrize("flag,value", [("--noise", "warm,independent"), ("--noise", ""),
                                         ("--sweep-quantiles", "0,1.5"), ("--sweep-quantiles", "x"),
-                                        ("--sweep-starts", "0,-0.1")])
+                                        ("--sweep-starts", "0,-0.1"), ("--batch", "0")])
 def test_bad_new_options_exit_2_naming_the_flag(flag, value, capsys):
     with pytest.raises(SystemExit) as err:
         E.main([flag, value, "--device", "cpu"])
