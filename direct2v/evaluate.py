@@ -10,8 +10,8 @@ day to night, two objects) goes through the storyboard director, then through th
 per seed with every frame-interaction method of the paper's comparison (``METHODS``): per-frame
 self-attention, Text2Video-Zero's cross-frame attention (frame 1), Tune-A-Video's sparse-causal
 attention (frame 1 and the previous frame), random value mapping, RVM, RVM + DSF, each on the
-authors' layers (``AUTHORS_LAYERS``: the two highest-resolution decoder levels, as the released code
-maps SD 1.5's ``up_blocks.2-3``); RVM on every self-attention layer (the ablation row ``rvm_all``); and
+authors' layers (:func:`authors_layers`, ``MAPPED_LEVELS``: the two highest-resolution decoder levels, as the
+released code maps SD 1.5's ``up_blocks.2-3``); RVM on every self-attention layer (the ablation row ``rvm_all``); and
 the single-prompt Text2Video-Zero peer (diffusers' ``TextToVideoZeroPipeline`` on the same weights,
 the paper's Figs. 2 and 5). Videos of one (noise, method) go through the UNet ``--batch`` at a time
 (:meth:`~direct2v.pipeline.DirecT2VPipeline.videos`; frames of different videos never interact).
@@ -106,23 +106,41 @@ GUIDANCE = SHAPES_GUIDANCE
 """Classifier-free guidance of the runs. The paper uses 12.0 with Stable Diffusion; the shapes miniature at 12.0
 paints wrong, over-saturated colours (a red ball comes out yellow or blue), so it is evaluated at the scale its
 own quality bars were measured at (``direct2v.shapes.model.GUIDANCE``)."""
-AUTHORS_LAYERS = ("up_blocks.1", "up_blocks.2")
-"""The self-attention layers every main row's frame interaction acts on: the miniature's two highest-resolution
-decoder levels (its UNet has three), the analogue of SD 1.5's ``up_blocks.2-3`` that the authors' released code
-maps (:data:`direct2v.attention.RELEASED_CODE_LAYERS`). The paper's text speaks of "the self-attention layers"
+MAPPED_LEVELS = 2
+"""The one setting of the main rows' layers: frame interaction acts on the self-attention of the ``MAPPED_LEVELS``
+highest-resolution decoder levels that have attention (:func:`authors_layers`), as the authors' released code
+maps SD 1.5's ``up_blocks.2-3`` (:data:`direct2v.attention.RELEASED_CODE_LAYERS`); in the miniature (three decoder
+levels, all with attention) these are ``up_blocks.1-2``. The paper's text speaks of "the self-attention layers"
 in general; the ablation row ``rvm_all`` maps every layer."""
+
+
+def authors_layers(unet, levels: int = MAPPED_LEVELS) -> tuple[str, ...]:
+    """The ``levels`` highest-resolution decoder levels of ``unet`` with attention, as name prefixes (the decoder
+    runs from low to high resolution): SD 1.5 gives ``("up_blocks.2", "up_blocks.3")``, the miniature
+    ``("up_blocks.1", "up_blocks.2")``."""
+    kinds = unet.config["up_block_types"]
+    with_attention = [f"up_blocks.{i}" for i, kind in enumerate(kinds) if "CrossAttn" in kind]
+    if len(with_attention) < levels:
+        raise ValueError(f"levels={levels} is not allowed for a UNet with {len(with_attention)} decoder levels "
+                         "with attention; use fewer")
+    return tuple(with_attention[-levels:])
+
+
+AUTHORS = "authors"
+"""``attention_layers`` of a row in ``METHODS`` that :func:`generate_batch` replaces by :func:`authors_layers`."""
 METHODS: dict[str, tuple[str, dict | None]] = {  # name -> (label, pipeline arguments; None: the peer)
     "self": ("Self-attn", dict(attention="self")),
-    "cross_frame": ("T2V-Z attn", dict(attention="cross_frame", attention_layers=AUTHORS_LAYERS)),
-    "sparse_causal": ("TAV attn", dict(attention="sparse_causal", attention_layers=AUTHORS_LAYERS)),
-    "random": ("Random VM", dict(attention="random", attention_layers=AUTHORS_LAYERS)),
-    "rvm": ("RVM", dict(attention="rvm", attention_layers=AUTHORS_LAYERS)),
-    "rvm_dsf": ("RVM+DSF", dict(attention="rvm", dsf_quantile=DSF_QUANTILE, attention_layers=AUTHORS_LAYERS)),
+    "cross_frame": ("T2V-Z attn", dict(attention="cross_frame", attention_layers=AUTHORS)),
+    "sparse_causal": ("TAV attn", dict(attention="sparse_causal", attention_layers=AUTHORS)),
+    "random": ("Random VM", dict(attention="random", attention_layers=AUTHORS)),
+    "rvm": ("RVM", dict(attention="rvm", attention_layers=AUTHORS)),
+    "rvm_dsf": ("RVM+DSF", dict(attention="rvm", dsf_quantile=DSF_QUANTILE, attention_layers=AUTHORS)),
     "rvm_all": ("RVM, all layers", dict(attention="rvm")),
     "t2vz_peer": ("T2V-Z, 1 prompt", None),
 }
 """The rows of the table. Every row but ``rvm_all`` (the ablation: every self-attention layer, as the paper's
-text reads) and the peer (diffusers' Text2Video-Zero, which swaps every attention layer) maps ``AUTHORS_LAYERS``."""
+text reads) and the peer (diffusers' Text2Video-Zero, which swaps every attention layer) maps the authors' layers
+(:func:`authors_layers`)."""
 QUICK = dict(steps=20, frames=4, seeds=(0,), methods=("self", "cross_frame", "rvm"))
 FULL = dict(steps=50, frames=8, seeds=(0, 1, 2), methods=tuple(METHODS))
 """The full table: 50 PNDM steps (the paper: 100, with value mapping on the last 96; here 48 of 50), 8 frames,
@@ -198,6 +216,8 @@ def generate_batch(pipe, peer, method: str, scripts, seeds, steps: int, guidance
 
     args = METHODS[method][1]
     if args is not None:
+        if args.get("attention_layers") == AUTHORS:
+            args = {**args, "attention_layers": authors_layers(pipe.unet)}
         out = pipe.videos([s.frames for s in scripts], list(seeds), num_inference_steps=steps, guidance_scale=guidance,
                           output_type="np", noise=noise, **{**args, **overrides})
         return [as_video(v) for v in out]
@@ -385,7 +405,7 @@ def run(pipe=None, scorer=None, stories=None, seeds=(0,), methods=("self", "rvm"
     video_rows = [video_rows[o] for o in order]
     settings = dict(steps=steps, frames=frames, guidance=guidance, seeds=list(seeds), methods=list(methods),
                     noises=list(noises), stories=[s for _, s in stories], dsf_quantile=DSF_QUANTILE,
-                    layers=list(AUTHORS_LAYERS), batch=batch, device=str(pipe.device))
+                    layers=list(authors_layers(pipe.unet)), batch=batch, device=str(pipe.device))
     if keep_videos:
         settings["videos"] = videos
     return Results(frame_rows, video_rows, settings)

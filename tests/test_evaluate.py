@@ -32,18 +32,25 @@ def test_stories_cover_the_categories_and_direct():
 
 
 def test_the_main_rows_map_the_authors_layers_and_the_ablation_every_layer():
-    """AUTHORS_LAYERS are the shipped UNet's two highest-resolution decoder levels (SD 1.5's up_blocks.2-3
-    in the released code); every main row maps them, the ablation row every self-attention layer."""
+    """The authors' layers are the two highest-resolution decoder levels with attention: SD 1.5's up_blocks.2-3
+    (the released code's RELEASED_CODE_LAYERS) and the shipped miniature's up_blocks.1-2; every main row maps
+    them, the ablation row every self-attention layer."""
     import json
+    from types import SimpleNamespace
 
+    from direct2v.attention import RELEASED_CODE_LAYERS
     from direct2v.shapes.model import WEIGHTS
 
-    config = json.loads((WEIGHTS / "unet" / "config.json").read_text())
-    attention_levels = [f"up_blocks.{i}" for i, kind in enumerate(config["up_block_types"]) if "CrossAttn" in kind]
-    assert E.AUTHORS_LAYERS == tuple(attention_levels[-2:])      # the decoder runs from low to high resolution
+    sd15 = SimpleNamespace(config={"up_block_types": ["UpBlock2D", "CrossAttnUpBlock2D", "CrossAttnUpBlock2D",
+                                                      "CrossAttnUpBlock2D"]})
+    assert E.authors_layers(sd15) == RELEASED_CODE_LAYERS
+    shipped = SimpleNamespace(config=json.loads((WEIGHTS / "unet" / "config.json").read_text()))
+    assert E.authors_layers(shipped) == ("up_blocks.1", "up_blocks.2")
+    with pytest.raises(ValueError, match="levels=5"):
+        E.authors_layers(sd15, levels=5)
     for method, (_, args) in E.METHODS.items():
         if args is not None and args["attention"] != "self":
-            assert args.get("attention_layers") == (None if method == "rvm_all" else E.AUTHORS_LAYERS), method
+            assert args.get("attention_layers") == (None if method == "rvm_all" else E.AUTHORS), method
 
 
 def test_a_video_made_in_a_batch_equals_the_video_made_alone(tiny_folder):
@@ -56,7 +63,8 @@ def test_a_video_made_in_a_batch_equals_the_video_made_alone(tiny_folder):
                ["a blue square in the desert"] * 3, ["a small yellow triangle at night"] * 3]
     for method in ("rvm_dsf", "sparse_causal", "random"):
         for noise in ("warm_start", "independent"):
-            args = dict(num_inference_steps=6, guidance_scale=1.5, output_type="np", noise=noise, **E.METHODS[method][1])
+            args = dict(num_inference_steps=6, guidance_scale=1.5, output_type="np", noise=noise,
+                        **{**E.METHODS[method][1], "attention_layers": E.authors_layers(pipe.unet)})
             many = pipe.videos(prompts, [3, 4, 5], **args)
             for p, seed, video in zip(prompts, (3, 4, 5), many):
                 alone = pipe(p, seed=seed, **args).frames
@@ -344,11 +352,14 @@ def test_the_chapter_quotes_findings_read_from_the_committed_files():
     from pathlib import Path
 
     results = E.committed()
-    text = E.findings(results)
-    paired = results["noise"]["warm_start"]["rvm"]["paired"]["self"]["identity_consistency"]
-    assert f"{100 * abs(paired['mean']):.1f}" in text and f"{100 * paired['low']:+.1f}" in text
-    identity = text.split("**RVM**")[1].split(";")[0]   # the first clause: pattern kept
-    assert ("higher" in identity) == (paired["low"] > 0) and ("lower" in identity) == (paired["high"] < 0)
+    scoped = [("all", results["noise"]["warm_start"])] + list(results.get("scope", {}).get("warm_start", {}).items())
+    for scope, table in scoped:
+        text = E.findings(results, scope=scope)
+        paired = table["rvm"]["paired"]["self"]["identity_consistency"]
+        assert f"{100 * abs(paired['mean']):.1f}" in text and f"{100 * paired['low']:+.1f}" in text
+        identity = text.split("**RVM**")[1].split(";")[0]   # the first clause: pattern kept
+        assert ("higher" in identity) == (paired["low"] > 0) and ("lower" in identity) == (paired["high"] < 0)
+    assert len(scoped) == 3, "the committed run has the global-change stories apart from the rest"
     table = E.paper_comparison(results)
     assert "0.3113" in table and f"{results['noise']['warm_start']['rvm']['clip_avg']['mean']:.2f}" in table
     book = Path(__file__).parent.parent / "book" / "measuring_a_video.ipynb"
