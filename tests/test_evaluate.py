@@ -219,6 +219,12 @@ def test_table_avg_dist_is_the_papers_and_headlines_keep_day_to_night_apart():
     table = E.report(rec)
     assert "### Global change stories (day to night): difference to Self-attn" in table
     assert "### Local change stories (move, colour change): difference to Self-attn" in table
+    claims = E.paper_claims(E.committed_from(rec))
+    assert "| RVM follows the frame prompts better than T2V-Z's attention (Table 1, average CLIP score)" not in claims
+    assert "RVM minus Self-attn, Narrative" not in claims   # only the paper's claims, only rows the run has
+    identity = [line for line in claims.splitlines() if "Identity consistency" in line]
+    assert len(identity) == 2 and "| global change (2) | -20.0 [-20.0, -20.0] | reversed |" in identity[0]
+    assert "| local change (2) | +10.0 [10.0, 10.0] | reproduced |" in identity[1]
     text = E.findings(E.committed_from(rec))
     assert text.index("**Global change**") < text.index("**Local change**")
     assert "lower by 20.0 points" in text.split("**Local change**")[0]
