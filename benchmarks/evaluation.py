@@ -42,8 +42,10 @@ def main(argv=None) -> None:
     director = StoryboardDirector()
     scripts = [director.direct(p, num_frames=args.frames) for _, p in E.STORIES[:args.stories]]
     seeds = [E.video_seed(i, 0) for i in range(len(scripts))]
-    run = dict(num_inference_steps=args.steps, guidance_scale=E.GUIDANCE, output_type="np", noise=args.noise,
-               **E.METHODS[args.method][1])
+    method = dict(E.METHODS[args.method][1])
+    if method.get("attention_layers") == E.AUTHORS:
+        method["attention_layers"] = E.authors_layers(pipe.unet)
+    run = dict(num_inference_steps=args.steps, guidance_scale=E.GUIDANCE, output_type="np", noise=args.noise, **method)
 
     def before():
         for script, seed in zip(scripts, seeds):
