@@ -152,6 +152,9 @@ GLOBAL_KINDS = ("day to night",)
 """Story kinds whose change is global (the whole scene's light changes); each headline is reported for these
 apart from the rest, where one object moves, appears, grows or changes colour and the scene stays."""
 SCOPES = {"global change": GLOBAL_KINDS, "local change": None}
+MIN_STORIES = 3
+"""Fewest stories for a verdict: with fewer clusters a bootstrap has too few distinct resamples to describe the
+uncertainty (two stories give at most three), so the sentences and the claims table say "too few stories"."""
 """The two groups of story kinds of the headline (None: every kind not in another group)."""
 
 
@@ -903,6 +906,8 @@ FINDING_METRICS = [  # (column, what it says, scale, unit)
 
 def _difference(d: dict, scale: float, unit: str) -> str:
     mean, low, high = (scale * d[k] for k in ("mean", "low", "high"))
+    if d.get("stories", MIN_STORIES) < MIN_STORIES:
+        return f"too few stories to tell ({mean:+.1f}{unit} on {d['stories']})"
     span = f"95% interval {low:+.1f} to {high:+.1f}"
     if low > 0:
         return f"higher by {mean:.1f}{unit} ({span})"
@@ -969,8 +974,9 @@ PAPER_CLAIMS = [  # (claim, where the paper makes it, method, reference, column,
 def paper_claims(results: dict | None = None, noise: str = "warm_start") -> str:
     """A markdown table: each of ``PAPER_CLAIMS``, per group of ``SCOPES`` (global-change stories apart from the
     rest), with the measured paired difference [95 % interval, stories resampled] and a verdict: "reproduced"
-    (the interval excludes 0 on the paper's side), "reversed" (it excludes 0 on the other side), or "not
-    measurable" (it includes 0). Rows whose methods the run lacks are left out."""
+    (the interval excludes 0 on the paper's side), "reversed" (it excludes 0 on the other side), "not
+    measurable" (it includes 0), or "too few stories" (fewer than ``MIN_STORIES``). Rows whose methods the run
+    lacks are left out."""
     results = committed() if results is None else results
     groups = results.get("scope", {}).get(noise) or {"all": results["noise"][noise]}
     lines = ["| claim (where the paper makes it) | stories | measured difference [95 % interval] | verdict |",
@@ -982,7 +988,8 @@ def paper_claims(results: dict | None = None, noise: str = "warm_start") -> str:
                 continue
             label, scale, digits, _ = _SPEC[col]
             low, high = sign * d["low"], sign * d["high"]
-            verdict = "reproduced" if low > 0 else "reversed" if high < 0 else "not measurable"
+            verdict = ("too few stories" if d.get("stories", MIN_STORIES) < MIN_STORIES else
+                       "reproduced" if low > 0 else "reversed" if high < 0 else "not measurable")
             lines.append(f"| {claim} ({where}): {METHODS[method][0]} minus {METHODS[reference][0]}, {label} | "
                          f"{scope} ({d.get('stories', d['units'])}) | {_cell(d, scale, digits, sign=True)} | {verdict} |")
     return "\n".join(lines)

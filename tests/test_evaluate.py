@@ -196,7 +196,7 @@ def test_table_avg_dist_is_the_papers_and_headlines_keep_day_to_night_apart():
     from direct2v.metrics import avg_dist
 
     videos, frames = [], []
-    for story in (0, 13, 16, 17):
+    for story in (0, 6, 13, 16, 17, 18):
         for seed in (0, 1):
             key = dict(story=story, category=E.STORIES[story][0], prompt=E.STORIES[story][1], seed=seed,
                        noise="warm_start")
@@ -206,7 +206,7 @@ def test_table_avg_dist_is_the_papers_and_headlines_keep_day_to_night_apart():
                 frames += [{**key, "method": method, "frame": f + 1, "clip_frame": s + 10 * d, "event_right": ""}
                            for f, s in enumerate(scores)]
     settings = {**SETTINGS, "methods": ["self", "rvm"], "noises": ["warm_start"],
-                "stories": [E.STORIES[i] for i in (0, 13, 16, 17)]}
+                "stories": [E.STORIES[i] for i in (0, 6, 13, 16, 17, 18)]}
     summary = E.summarize(videos, frames, settings)
     assert summary["self"]["metrics"]["avg_dist"]["mean"] == 0.0 == avg_dist([55.0, 55.0])
     rec = E.record(videos, frames, settings, command="synthetic")
@@ -214,17 +214,21 @@ def test_table_avg_dist_is_the_papers_and_headlines_keep_day_to_night_apart():
     assert list(scopes) == ["global change", "local change"]
     assert scopes["global change"]["rvm"]["paired"]["self"]["narrative_all"]["mean"] == pytest.approx(-0.2)
     assert scopes["local change"]["rvm"]["paired"]["self"]["narrative_all"]["mean"] == pytest.approx(0.1)
-    assert scopes["local change"]["rvm"]["paired"]["self"]["narrative_all"]["stories"] == 2
+    assert scopes["local change"]["rvm"]["paired"]["self"]["narrative_all"]["stories"] == 3
     assert rec["by_kind"]["warm_start"]["day to night"]["rvm"]["paired"]["clip_avg"]["mean"] == pytest.approx(-0.2)
     table = E.report(rec)
     assert "### Global change stories (day to night): difference to Self-attn" in table
-    assert "### Local change stories (move, colour change): difference to Self-attn" in table
+    assert "### Local change stories (move, appear later, colour change): difference to Self-attn" in table
     claims = E.paper_claims(E.committed_from(rec))
     assert "| RVM follows the frame prompts better than T2V-Z's attention (Table 1, average CLIP score)" not in claims
     assert "RVM minus Self-attn, Narrative" not in claims   # only the paper's claims, only rows the run has
     identity = [line for line in claims.splitlines() if "Identity consistency" in line]
-    assert len(identity) == 2 and "| global change (2) | -20.0 [-20.0, -20.0] | reversed |" in identity[0]
-    assert "| local change (2) | +10.0 [10.0, 10.0] | reproduced |" in identity[1]
+    assert len(identity) == 2 and "| global change (3) | -20.0 [-20.0, -20.0] | reversed |" in identity[0]
+    assert "| local change (3) | +10.0 [10.0, 10.0] | reproduced |" in identity[1]
+    two = E.committed_from(E.record([v for v in videos if v["story"] not in (6, 18)],
+                                    [f for f in frames if f["story"] not in (6, 18)], settings))
+    assert "| global change (2) | -20.0 [-20.0, -20.0] | too few stories |" in E.paper_claims(two)
+    assert "too few stories to tell (-20.0 points on 2)" in E.findings(two)
     text = E.findings(E.committed_from(rec))
     assert text.index("**Global change**") < text.index("**Local change**")
     assert "lower by 20.0 points" in text.split("**Local change**")[0]
@@ -362,8 +366,11 @@ def test_the_chapter_quotes_findings_read_from_the_committed_files():
     for scope, table in scoped:
         text = E.findings(results, scope=scope)
         paired = table["rvm"]["paired"]["self"]["identity_consistency"]
-        assert f"{100 * abs(paired['mean']):.1f}" in text and f"{100 * paired['low']:+.1f}" in text
         identity = text.split("**RVM**")[1].split(";")[0]   # the first clause: pattern kept
+        if paired["stories"] < E.MIN_STORIES:
+            assert f"too few stories to tell ({100 * paired['mean']:+.1f} points on {paired['stories']})" in identity
+            continue
+        assert f"{100 * abs(paired['mean']):.1f}" in text and f"{100 * paired['low']:+.1f}" in text
         assert ("higher" in identity) == (paired["low"] > 0) and ("lower" in identity) == (paired["high"] < 0)
     assert len(scoped) == 3, "the committed run has the global-change stories apart from the rest"
     table = E.paper_comparison(results)
