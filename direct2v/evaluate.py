@@ -1,7 +1,7 @@
 """Replicate DirecT2V's Table 1 in the shapes world, with the metrics the paper lacks.
 
     python -m direct2v.evaluate [--quick] [--out DIR] [--steps 50] [--frames 8] [--seeds 0,1,2]
-                                [--methods self,cross_frame,...] [--noise warm_start,independent]
+                                [--methods self,cross_frame,...] [--noise warm_start,independent] [--batch 8]
                                 [--dsf-study [--sweep-quantiles 0,0.05,...] [--sweep-starts 0,0.02,...]]
                                 [--device auto]
 
@@ -9,8 +9,12 @@ A fixed set of shapes-world stories (``STORIES``: motion, appearance, growth, co
 day to night, two objects) goes through the storyboard director, then through the pipeline once
 per seed with every frame-interaction method of the paper's comparison (``METHODS``): per-frame
 self-attention, Text2Video-Zero's cross-frame attention (frame 1), Tune-A-Video's sparse-causal
-attention (frame 1 and the previous frame), random value mapping, RVM, RVM + DSF; and the
-single-prompt Text2Video-Zero peer (diffusers' ``TextToVideoZeroPipeline`` on the same weights).
+attention (frame 1 and the previous frame), random value mapping, RVM, RVM + DSF, each on the
+authors' layers (:func:`authors_layers`, ``MAPPED_LEVELS``: the two highest-resolution decoder levels, as the
+released code maps SD 1.5's ``up_blocks.2-3``); RVM on every self-attention layer (the ablation row ``rvm_all``); and
+the single-prompt Text2Video-Zero peer (diffusers' ``TextToVideoZeroPipeline`` on the same weights,
+the paper's Figs. 2 and 5). Videos of one (noise, method) go through the UNet ``--batch`` at a time
+(:meth:`~direct2v.pipeline.DirecT2VPipeline.videos`; frames of different videos never interact).
 
 The peer gets one prompt for every frame: the storyboard's *first frame caption*, not the user's
 prompt. The miniature model was trained on canonical captions only; the user's story prompt
@@ -34,9 +38,12 @@ storyboard says, and seconds; see :mod:`direct2v.metrics`. Written to ``--out``:
 ``frames.csv`` (story x seed x noise x method x frame; per storyboard object ``obj<k>``: the colour
 it should show or ``absent``, the colour seen, and whether they agree), ``videos.csv`` (story x seed
 x noise x method), ``table.md`` and ``summary.json`` (the command, the settings and the numbers):
-per noise setting, Table 1's layout plus the other metrics with bootstrap 95 % intervals over
-videos, every method's paired difference to per-frame self-attention and to cross-frame attention
-(the same story, seed and noise; the (story, seed) units resampled), and a table per story kind.
+per noise setting, Table 1's layout plus the other metrics with 95 % intervals of a cluster
+bootstrap over stories (every seed of a drawn story kept: seeds of one story are not independent),
+Avg. Dist. as the paper computes it (on the per-frame means), every method's paired difference to
+per-frame self-attention and to cross-frame attention (the same story, seed and noise), the same
+differences for the global-change stories (day to night) apart from the rest (``SCOPES``), and a
+table per story kind.
 :func:`committed` reads the committed numbers back for the book.
 
 ``--dsf-study`` asks where DSF should matter: RVM against RVM + DSF on the stories in which an
@@ -59,9 +66,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .metrics import (CLIPScorer, NARRATIVE_KEYS, as_video, avg_dist, background_change, bootstrap_ci,
-                      clip_temp, decoration_consistency, identity_consistency, narrative_accuracy,
-                      paired_bootstrap_ci, warping_error)
+from .metrics import (CLIPScorer, NARRATIVE_KEYS, as_video, avg_dist, background_change, clip_temp,
+                      cluster_bootstrap_ci, decoration_consistency, identity_consistency, narrative_accuracy,
+                      paired_cluster_bootstrap_ci, video_avg_dist, warping_error)
 from .runtime import atomic_paths
 from .settings import PAPER_INTERACTION
 from .shapes.model import GUIDANCE as SHAPES_GUIDANCE
@@ -99,17 +106,56 @@ GUIDANCE = SHAPES_GUIDANCE
 """Classifier-free guidance of the runs. The paper uses 12.0 with Stable Diffusion; the shapes miniature at 12.0
 paints wrong, over-saturated colours (a red ball comes out yellow or blue), so it is evaluated at the scale its
 own quality bars were measured at (``direct2v.shapes.model.GUIDANCE``)."""
+MAPPED_LEVELS = 2
+"""The one setting of the main rows' layers: frame interaction acts on the self-attention of the ``MAPPED_LEVELS``
+highest-resolution decoder levels that have attention (:func:`authors_layers`), as the authors' released code
+maps SD 1.5's ``up_blocks.2-3`` (:data:`direct2v.attention.RELEASED_CODE_LAYERS`); in the miniature (three decoder
+levels, all with attention) these are ``up_blocks.1-2``. The paper's text speaks of "the self-attention layers"
+in general; the ablation row ``rvm_all`` maps every layer."""
+
+
+def authors_layers(unet, levels: int = MAPPED_LEVELS) -> tuple[str, ...]:
+    """The ``levels`` highest-resolution decoder levels of ``unet`` with attention, as name prefixes (the decoder
+    runs from low to high resolution): SD 1.5 gives ``("up_blocks.2", "up_blocks.3")``, the miniature
+    ``("up_blocks.1", "up_blocks.2")``."""
+    kinds = unet.config["up_block_types"]
+    with_attention = [f"up_blocks.{i}" for i, kind in enumerate(kinds) if "CrossAttn" in kind]
+    if len(with_attention) < levels:
+        raise ValueError(f"levels={levels} is not allowed for a UNet with {len(with_attention)} decoder levels "
+                         "with attention; use fewer")
+    return tuple(with_attention[-levels:])
+
+
+AUTHORS = "authors"
+"""``attention_layers`` of a row in ``METHODS`` that :func:`generate_batch` replaces by :func:`authors_layers`."""
 METHODS: dict[str, tuple[str, dict | None]] = {  # name -> (label, pipeline arguments; None: the peer)
     "self": ("Self-attn", dict(attention="self")),
-    "cross_frame": ("T2V-Z attn", dict(attention="cross_frame")),
-    "sparse_causal": ("TAV attn", dict(attention="sparse_causal")),
-    "random": ("Random VM", dict(attention="random")),
-    "rvm": ("RVM", dict(attention="rvm")),
-    "rvm_dsf": ("RVM+DSF", dict(attention="rvm", dsf_quantile=DSF_QUANTILE)),
+    "cross_frame": ("T2V-Z attn", dict(attention="cross_frame", attention_layers=AUTHORS)),
+    "sparse_causal": ("TAV attn", dict(attention="sparse_causal", attention_layers=AUTHORS)),
+    "random": ("Random VM", dict(attention="random", attention_layers=AUTHORS)),
+    "rvm": ("RVM", dict(attention="rvm", attention_layers=AUTHORS)),
+    "rvm_dsf": ("RVM+DSF", dict(attention="rvm", dsf_quantile=DSF_QUANTILE, attention_layers=AUTHORS)),
+    "rvm_all": ("RVM, all layers", dict(attention="rvm")),
     "t2vz_peer": ("T2V-Z, 1 prompt", None),
 }
+"""The rows of the table. Every row but ``rvm_all`` (the ablation: every self-attention layer, as the paper's
+text reads) and the peer (diffusers' Text2Video-Zero, which swaps every attention layer) maps the authors' layers
+(:func:`authors_layers`)."""
 QUICK = dict(steps=20, frames=4, seeds=(0,), methods=("self", "cross_frame", "rvm"))
 FULL = dict(steps=50, frames=8, seeds=(0, 1, 2), methods=tuple(METHODS))
+"""The full table: 50 PNDM steps (the paper: 100, with value mapping on the last 96; here 48 of 50), 8 frames,
+seeds 0-2, every row, both noise settings."""
+BATCH = 8
+"""Videos per UNet call (:meth:`direct2v.pipeline.DirecT2VPipeline.videos`): frames of different videos never
+interact, so this changes the speed only (the videos agree with one-at-a-time generation to float rounding)."""
+GLOBAL_KINDS = ("day to night",)
+"""Story kinds whose change is global (the whole scene's light changes); each headline is reported for these
+apart from the rest, where one object moves, appears, grows or changes colour and the scene stays."""
+SCOPES = {"global change": GLOBAL_KINDS, "local change": None}
+MIN_STORIES = 3
+"""Fewest stories for a verdict: with fewer clusters a bootstrap has too few distinct resamples to describe the
+uncertainty (two stories give at most three), so the sentences and the claims table say "too few stories"."""
+"""The two groups of story kinds of the headline (None: every kind not in another group)."""
 
 
 NOISES = ("warm_start", "independent")
@@ -160,22 +206,32 @@ def generate(pipe, peer, method: str, script, seed: int, steps: int, guidance: f
     ``noise``: the pipeline's initial noise (``NOISES``); ``overrides``: pipeline arguments that replace
     the method's (the sweep's ``dsf_quantile``, ``mapping_start``).
     """
+    return generate_batch(pipe, peer, method, [script], [seed], steps, guidance, noise, **overrides)[0]
+
+
+def generate_batch(pipe, peer, method: str, scripts, seeds, steps: int, guidance: float,
+                   noise: str = "warm_start", **overrides) -> list[np.ndarray]:
+    """:func:`generate` for several (script, seed) pairs, their frames in one UNet batch (the pipeline's
+    :meth:`~direct2v.pipeline.DirecT2VPipeline.videos`); the peer renders them one by one."""
     import torch
 
     from .pipeline import warm_start_steps
 
     args = METHODS[method][1]
     if args is not None:
-        out = pipe(script.frames, num_inference_steps=steps, guidance_scale=guidance, seed=seed,
-                   output_type="np", noise=noise, **{**args, **overrides})
-        return as_video(out.frames)
+        if args.get("attention_layers") == AUTHORS:
+            args = {**args, "attention_layers": authors_layers(pipe.unet)}
+        out = pipe.videos([s.frames for s in scripts], list(seeds), num_inference_steps=steps, guidance_scale=guidance,
+                          output_type="np", noise=noise, **{**args, **overrides})
+        return [as_video(v) for v in out]
     if noise != "warm_start" or overrides:
         raise ValueError(f"method='t2vz_peer' runs with noise='warm_start' and no overrides only, not noise={noise!r}")
     t0, t1 = warm_start_steps(steps)
-    out = peer(script.frames[0], video_length=len(script.frames), num_inference_steps=steps,
-               guidance_scale=guidance, t0=t0, t1=t1, motion_field_strength_x=0, motion_field_strength_y=0,
-               output_type="np", generator=torch.Generator("cpu").manual_seed(seed))
-    return as_video(np.asarray(out.images))
+    return [as_video(np.asarray(peer(script.frames[0], video_length=len(script.frames), num_inference_steps=steps,
+                                     guidance_scale=guidance, t0=t0, t1=t1, motion_field_strength_x=0,
+                                     motion_field_strength_y=0, output_type="np",
+                                     generator=torch.Generator("cpu").manual_seed(seed)).images))
+            for script, seed in zip(scripts, seeds)]
 
 
 def story_tracks(script) -> list[dict]:
@@ -254,7 +310,7 @@ def measure(video: np.ndarray, script, scorer: CLIPScorer) -> tuple[list[dict], 
     accuracy = narrative_accuracy(verdicts=verdicts)
     several = len(video) > 1
     video_row = {"clip_avg": float(per_frame.mean()), "clip_user_avg": float(per_user.mean()),
-                 "avg_dist": avg_dist(per_frame) if several else float("nan"),
+                 "video_avg_dist": video_avg_dist(per_frame) if several else float("nan"),
                  "clip_temp": float(clip_temp(images).mean()) if several else float("nan"),
                  "warp_error": warping_error(video) if several else float("nan"),
                  "background_change": background_change(video, script.scenes) if several else float("nan"),
@@ -299,14 +355,19 @@ def _load(pipe, scorer, device):
 
 def run(pipe=None, scorer=None, stories=None, seeds=(0,), methods=("self", "rvm"), steps: int = 50,
         frames: int = 8, guidance: float = GUIDANCE, device=None, progress: bool = True,
-        keep_videos: bool = False, noises=("warm_start",)) -> Results:
+        keep_videos: bool = False, noises=("warm_start",), batch: int = BATCH) -> Results:
     """Generate and measure every (story, seed, noise, method); see the module docstring.
 
     ``stories``: indices into ``STORIES`` (None: all) or (category, prompt) pairs. ``pipe``/``scorer``:
     a loaded ``DirecT2VPipeline`` and :class:`~direct2v.metrics.CLIPScorer` (None: the shapes model's).
     ``noises``: initial-noise settings from ``NOISES`` (the peer runs under ``warm_start`` only).
-    ``keep_videos``: also return the videos (``settings["videos"][(story, seed, method, noise)]``).
+    ``batch``: videos per UNet call (one (noise, method) at a time; the speed only). ``seconds`` of a
+    video is its share of its batch's time. ``keep_videos``: also return the videos
+    (``settings["videos"][(story, seed, method, noise)]``).
     """
+    from .settings import check_int
+
+    check_int("batch", batch, 1)
     from tqdm.auto import tqdm
 
     from .director import StoryboardDirector
@@ -319,24 +380,35 @@ def run(pipe=None, scorer=None, stories=None, seeds=(0,), methods=("self", "rvm"
     peer = text2video_zero_peer(pipe) if "t2vz_peer" in methods and "warm_start" in noises else None
     if peer is not None:
         peer.set_progress_bar_config(disable=True)
-    frame_rows, video_rows, videos = [], [], {}
-    jobs = [(k, s, n, m) for k in range(len(stories)) for s in seeds for n in noises for m in methods
-            if not (m == "t2vz_peer" and n != "warm_start")]
-    for k, seed, noise, method in tqdm(jobs, desc="videos", disable=not progress):
-        (index, (category, prompt)), script = stories[k], scripts[k]
-        story_id = index if index is not None else k
+    frame_rows, video_rows, videos = {}, {}, {}
+    units = [(k, s) for k in range(len(stories)) for s in seeds]
+    chunks = [(n, m, units[i:i + batch]) for n in noises for m in methods if not (m == "t2vz_peer" and n != "warm_start")
+              for i in range(0, len(units), batch)]
+    bar = tqdm(total=sum(len(c) for *_, c in chunks), desc="videos", disable=not progress)
+    for noise, method, chunk in chunks:
+        ids = [stories[k][0] if stories[k][0] is not None else k for k, _ in chunk]
         start = time.perf_counter()
-        video = generate(pipe, peer, method, script, video_seed(story_id, seed), steps, guidance, noise)
-        seconds = time.perf_counter() - start
-        per_frame, per_video = measure(video, script, scorer)
-        key = dict(story=story_id, category=category, prompt=prompt, seed=seed, method=method, noise=noise)
-        frame_rows += [{**key, **row} for row in per_frame]
-        video_rows.append({**key, **per_video, "seconds": seconds})
-        if keep_videos:
-            videos[(story_id, seed, method, noise)] = video
+        made = generate_batch(pipe, peer, method, [scripts[k] for k, _ in chunk],
+                              [video_seed(i, seed) for i, (_, seed) in zip(ids, chunk)], steps, guidance, noise)
+        seconds = (time.perf_counter() - start) / len(chunk)
+        for story_id, (k, seed), video in zip(ids, chunk, made):
+            category, prompt = stories[k][1]
+            per_frame, per_video = measure(video, scripts[k], scorer)
+            key = dict(story=story_id, category=category, prompt=prompt, seed=seed, method=method, noise=noise)
+            order = (k, seed, noise, method)
+            frame_rows[order] = [{**key, **row} for row in per_frame]
+            video_rows[order] = {**key, **per_video, "seconds": seconds}
+            if keep_videos:
+                videos[(story_id, seed, method, noise)] = video
+        bar.update(len(chunk))
+    bar.close()
+    rank = {**{n: i for i, n in enumerate(noises)}, **{m: i for i, m in enumerate(methods)}}
+    order = sorted(video_rows, key=lambda o: (o[0], o[1], rank[o[2]], rank[o[3]]))   # story, seed, noise, method
+    frame_rows = [r for o in order for r in frame_rows[o]]
+    video_rows = [video_rows[o] for o in order]
     settings = dict(steps=steps, frames=frames, guidance=guidance, seeds=list(seeds), methods=list(methods),
                     noises=list(noises), stories=[s for _, s in stories], dsf_quantile=DSF_QUANTILE,
-                    device=str(pipe.device))
+                    layers=list(authors_layers(pipe.unet)), batch=batch, device=str(pipe.device))
     if keep_videos:
         settings["videos"] = videos
     return Results(frame_rows, video_rows, settings)
@@ -345,7 +417,7 @@ def run(pipe=None, scorer=None, stories=None, seeds=(0,), methods=("self", "rvm"
 # ------------------------------------------------------------------ summaries
 SUMMARY_METRICS = [  # (column of videos.csv, label, scale, digits, higher is better)
     ("clip_avg", "Avg. CLIP (frame prompts)", 1, 2, True),
-    ("avg_dist", "Avg. Dist.", 1, 2, False),
+    ("avg_dist", "Avg. Dist. (the paper's: on per-frame means)", 1, 2, False),
     ("clip_user_avg", "Avg. CLIP (user prompt)", 1, 2, True),
     ("narrative_all", "Narrative: all attributes right (%)", 100, 1, True),
     ("narrative_count", "Narrative: object count right (%)", 100, 1, True),
@@ -366,6 +438,8 @@ SUMMARY_METRICS = [  # (column of videos.csv, label, scale, digits, higher is be
 PAIRED_METRICS = ["clip_avg", "avg_dist", "narrative_all", "event_accuracy", "background_change",
                   "identity_consistency", "decoration_consistency", "clip_temp", "warp_error"]
 KIND_METRICS = ["clip_avg", "narrative_all", "identity_consistency", "decoration_consistency"]
+FRAME_METRICS = ("avg_dist",)
+"""Columns computed from the per-frame scores of a set of videos rather than averaged per video."""
 _SPEC = {col: (label, scale, digits, higher) for col, label, scale, digits, higher in SUMMARY_METRICS}
 
 
@@ -382,71 +456,127 @@ def _nanmean(values) -> float:
     return float(np.nanmean(x)) if np.isfinite(x).any() else float("nan")
 
 
-def summarize(videos: list[dict], frames: list[dict], settings: dict, noise: str | None = None) -> dict:
-    """Per method, under one noise setting (default: the run's first): mean per-frame CLIP score, each
-    summary metric with a bootstrap 95 % interval over videos, per frame the share of videos whose
-    appearing, disappearing or recoloured object is right, and ``paired``: per reference method
-    (``REFERENCES``), the mean paired difference of every ``PAIRED_METRICS`` column (this method minus
-    the reference, on the same story, seed and noise) with a paired bootstrap 95 % interval over
-    (story, seed) units."""
+def _frame_scores(frames: list[dict], num_frames: int) -> dict:
+    """``{(story, seed, method): per-frame CLIP scores (F,)}`` of one noise setting's frame rows."""
+    out = {}
+    for r in frames:
+        out.setdefault((int(r["story"]), int(r["seed"]), r["method"]), np.full(num_frames, np.nan))[int(r["frame"]) - 1] = \
+            _number(r["clip_frame"])
+    return out
+
+
+def _paired_avg_dist(rows: np.ndarray) -> float:
+    """Avg. Dist. of the first half of each row's frames minus that of the second half (two methods' scores)."""
+    f = rows.shape[1] // 2
+    return avg_dist(rows[:, :f]) - avg_dist(rows[:, f:])
+
+
+def summarize(videos: list[dict], frames: list[dict], settings: dict, noise: str | None = None,
+              columns=None, references=REFERENCES) -> dict:
+    """Per method, under one noise setting (default: the run's first): the mean per-frame CLIP score, each
+    summary metric (``columns``, default all of ``SUMMARY_METRICS``) with a 95 % interval of a cluster
+    bootstrap over stories (every seed of a drawn story kept: :func:`~direct2v.metrics.cluster_bootstrap_ci`),
+    per frame the share of videos whose appearing, disappearing or recoloured object is right, and
+    ``paired``: per reference method (``references``), the mean paired difference of every column of
+    ``PAIRED_METRICS`` (also in ``columns``) (this method minus the reference, on the same story, seed and
+    noise), with a cluster bootstrap interval over stories. Avg. Dist. is the paper's: on the per-frame
+    mean scores of the videos (its interval and its paired difference resample stories the same way)."""
     noise = noise or settings.get("noises", ["warm_start"])[0]
     videos = [v for v in videos if _noise_of(v) == noise]
     frames = [r for r in frames if _noise_of(r) == noise]
+    columns = [c for c, *_ in SUMMARY_METRICS] if columns is None else list(columns)
+    scores = _frame_scores(frames, settings["frames"])
     out = {}
     for method in settings["methods"]:
         vids = [v for v in videos if v["method"] == method]
         if not vids:   # the peer under independent noise
             continue
+        stories = [int(v["story"]) for v in vids]
         rows = [r for r in frames if r["method"] == method]
-        per_frame = [float(np.mean([r["clip_frame"] for r in rows if r["frame"] == f]))
+        per_frame = [_nanmean(r["clip_frame"] for r in rows if int(r["frame"]) == f)
                      for f in range(1, settings["frames"] + 1)]
-        event_per_frame = [_nanmean(r.get("event_right") for r in rows if r["frame"] == f)
+        event_per_frame = [_nanmean(r.get("event_right") for r in rows if int(r["frame"]) == f)
                            for f in range(1, settings["frames"] + 1)]
         metrics = {}
-        for col, *_ in SUMMARY_METRICS:
-            est, lo, hi = bootstrap_ci([_number(v.get(col)) for v in vids], seed=0)
+        for col in columns:
+            if col in FRAME_METRICS:
+                values = np.array([scores[int(v["story"]), int(v["seed"]), method] for v in vids])
+                est, lo, hi = cluster_bootstrap_ci(values, stories, statistic=avg_dist)
+            else:
+                est, lo, hi = cluster_bootstrap_ci([_number(v.get(col)) for v in vids], stories)
             metrics[col] = {"mean": est, "low": lo, "high": hi}
         paired = {}
-        for ref in REFERENCES:
+        for ref in references:
             base = {(v["story"], v["seed"]): v for v in videos if v["method"] == ref}
             if ref == method or not base:
                 continue
             units = [v for v in vids if (v["story"], v["seed"]) in base]
+            clusters = [int(v["story"]) for v in units]
             paired[ref] = {}
-            for col in PAIRED_METRICS:
-                est, lo, hi = paired_bootstrap_ci([_number(v.get(col)) for v in units],
-                                                  [_number(base[v["story"], v["seed"]].get(col)) for v in units])
-                paired[ref][col] = {"mean": est, "low": lo, "high": hi, "units": len(units)}
-        out[method] = {"label": METHODS[method][0], "videos": len(vids), "clip_per_frame": per_frame,
-                       "event_per_frame": event_per_frame, "metrics": metrics, "paired": paired}
+            for col in (c for c in PAIRED_METRICS if c in columns):
+                if col in FRAME_METRICS:
+                    both = np.array([np.concatenate([scores[int(v["story"]), int(v["seed"]), method],
+                                                     scores[int(v["story"]), int(v["seed"]), ref]]) for v in units])
+                    est, lo, hi = cluster_bootstrap_ci(both, clusters, statistic=_paired_avg_dist)
+                else:
+                    est, lo, hi = paired_cluster_bootstrap_ci(
+                        [_number(v.get(col)) for v in units], [_number(base[v["story"], v["seed"]].get(col)) for v in units],
+                        clusters)
+                paired[ref][col] = {"mean": est, "low": lo, "high": hi, "units": len(units),
+                                    "stories": len(set(clusters))}
+        out[method] = {"label": METHODS[method][0], "videos": len(vids), "stories": len(set(stories)),
+                       "clip_per_frame": per_frame, "event_per_frame": event_per_frame, "metrics": metrics,
+                       "paired": paired}
     return out
 
 
-def by_kind(videos: list[dict], settings: dict, noise: str | None = None) -> dict:
-    """``{kind: {method: {column: mean, "videos": n}}}`` of ``KIND_METRICS`` under one noise setting,
-    for the story kinds of the run (the categories of ``STORIES``, in their order)."""
+def _subset(rows: list[dict], kinds) -> list[dict]:
+    return [r for r in rows if r["category"] in kinds]
+
+
+def scope_kinds(videos: list[dict]) -> dict:
+    """``{scope: [kinds]}`` of ``SCOPES`` among the kinds present in ``videos`` (empty scopes dropped)."""
+    present = list(dict.fromkeys(v["category"] for v in videos))
+    named = {k for kinds in SCOPES.values() if kinds for k in kinds}
+    out = {scope: [k for k in present if (k in kinds if kinds else k not in named)] for scope, kinds in SCOPES.items()}
+    return {scope: kinds for scope, kinds in out.items() if kinds}
+
+
+def by_kind(videos: list[dict], settings: dict, noise: str | None = None, frames: list[dict] | None = None) -> dict:
+    """``{kind: {method: {column: mean, "videos": n, "paired": {column: {mean, low, high}}}}}`` of
+    ``KIND_METRICS`` under one noise setting, for the story kinds of the run (in ``STORIES`` order); ``paired``:
+    the difference to self-attention with a cluster bootstrap interval over the kind's stories (few stories:
+    wide intervals)."""
     noise = noise or settings.get("noises", ["warm_start"])[0]
-    videos = [v for v in videos if _noise_of(v) == noise]
-    kinds = list(dict.fromkeys(v["category"] for v in videos))
+    kinds = list(dict.fromkeys(v["category"] for v in videos if _noise_of(v) == noise))
     kinds.sort(key=lambda k: KINDS.index(k) if k in KINDS else len(KINDS))
     out = {}
     for kind in kinds:
-        out[kind] = {}
-        for method in settings["methods"]:
-            vids = [v for v in videos if v["category"] == kind and v["method"] == method]
-            if vids:
-                out[kind][method] = {"videos": len(vids), **{col: _nanmean(v.get(col) for v in vids)
-                                                              for col in KIND_METRICS}}
+        summary = summarize(_subset(videos, [kind]), _subset(frames or [], [kind]), settings, noise,
+                            columns=KIND_METRICS, references=("self",))
+        out[kind] = {m: {"videos": e["videos"], **{c: e["metrics"][c]["mean"] for c in KIND_METRICS},
+                         "paired": {c: {k: v for k, v in d.items() if k in ("mean", "low", "high")}
+                                    for c, d in e["paired"].get("self", {}).items()}}
+                     for m, e in summary.items()}
     return out
+
+
+def by_scope(videos: list[dict], frames: list[dict], settings: dict, noise: str | None = None) -> dict:
+    """:func:`summarize` (``KIND_METRICS`` and Avg. Dist.) of each group of ``SCOPES``: the global-change stories
+    (day to night) apart from the rest, so that no headline mixes them."""
+    return {scope: summarize(_subset(videos, kinds), _subset(frames, kinds), settings, noise,
+                             columns=KIND_METRICS + ["avg_dist"])
+            for scope, kinds in scope_kinds(videos).items()}
 
 
 def record(videos: list[dict], frames: list[dict], settings: dict, command: str = "") -> dict:
     """What ``summary.json`` holds: the command, the settings, ``summary`` (the first noise setting, as
-    before there were several) and ``by_noise`` / ``by_kind`` (keyed by noise setting)."""
+    before there were several) and ``by_noise`` / ``by_scope`` / ``by_kind`` (keyed by noise setting)."""
     noises = settings.get("noises", ["warm_start"])
     by_noise = {n: summarize(videos, frames, settings, n) for n in noises}
     return {"command": command, "settings": settings, "summary": by_noise[noises[0]], "by_noise": by_noise,
-            "by_kind": {n: by_kind(videos, settings, n) for n in noises}}
+            "by_scope": {n: by_scope(videos, frames, settings, n) for n in noises},
+            "by_kind": {n: by_kind(videos, settings, n, frames) for n in noises}}
 
 
 def _fmt(x: float, digits: int) -> str:
@@ -475,29 +605,41 @@ def markdown_table(summary: dict, settings: dict) -> str:
         arrow = "↑" if higher else "↓"
         lines.append(f"| {label} {arrow} | " + " | ".join(cells) + " |")
     n = summary[methods[0]]["videos"]
+    clustered = "stories" in summary[methods[0]]
+    how = ("95 % interval of a cluster bootstrap over stories, every seed of a drawn story kept" if clustered
+           else "bootstrap 95 % interval over videos")
+    layers = settings.get("layers")
     note = (f"\n\nCLIP scores: 100 x max(cos, 0) with the shapes world's miniature CLIP, each frame against its own "
             f"frame prompt (the paper prints the cosine: 0.31 there is 31 here). Means over {n} videos per method "
-            f"({len(settings['stories'])} stories x {len(settings['seeds'])} seeds), [bootstrap 95 % interval over "
-            f"videos]. {settings['frames']} frames, {settings['steps']} PNDM steps, guidance {settings['guidance']}, "
-            f"DSF quantile {settings['dsf_quantile']}, device {settings['device']}.")
+            f"({len(settings['stories'])} stories x {len(settings['seeds'])} seeds), [{how}]. "
+            + ("Avg. Dist. is the paper's: (1/F) sum over f of |m_1 - m_f| on the per-frame means m_f above. "
+               if clustered else "")
+            + (f"Frame interaction on the self-attention of {', '.join(layers)} (the authors' released code maps the "
+               "analogue in SD 1.5, up_blocks.2-3); RVM, all layers: every self-attention layer; T2V-Z, 1 prompt: "
+               "diffusers' Text2Video-Zero, every frame from the first frame prompt. " if layers else "")
+            + f"{settings['frames']} frames, {settings['steps']} PNDM steps (the paper: 100), guidance "
+            f"{settings['guidance']}, DSF quantile {settings['dsf_quantile']}, device {settings['device']}.")
     return "\n".join(lines) + note
 
 
 def paired_table(summary: dict, reference: str) -> str:
-    """Every other method minus ``reference`` on the same videos: mean [paired bootstrap 95 % interval]."""
+    """Every other method minus ``reference`` on the same videos: mean [95 % interval, stories resampled]."""
     methods = [m for m in summary if reference in summary[m].get("paired", {})]
     if not methods:
         return ""
     lines = ["| | " + " | ".join(summary[m]["label"] for m in methods) + " |",
              "| --- |" + " --- |" * len(methods)]
-    for col in PAIRED_METRICS:
+    for col in (c for c in PAIRED_METRICS if c in summary[methods[0]]["paired"][reference]):
         label, scale, digits, higher = _SPEC[col]
         cells = [_cell(summary[m]["paired"][reference][col], scale, digits, sign=True) for m in methods]
         lines.append(f"| {label} {'↑' if higher else '↓'} | " + " | ".join(cells) + " |")
-    units = summary[methods[0]]["paired"][reference][PAIRED_METRICS[0]]["units"]
+    first = next(iter(summary[methods[0]]["paired"][reference].values()))
+    units, stories = first["units"], first.get("stories")
+    how = (f"[95 % interval of a cluster bootstrap over the {stories} stories, every seed of a drawn story kept]"
+           if stories else "[paired bootstrap 95 % interval, units resampled]")
     return "\n".join(lines) + (f"\n\nDifference to {METHODS[reference][0]} ({reference}) on the same story, seed and "
-                               f"noise: mean over {units} (story, seed) units [paired bootstrap 95 % interval, units "
-                               "resampled]. An interval that excludes 0 is a difference the run can see.")
+                               f"noise: mean over {units} (story, seed) units {how}. An interval that excludes 0 is a "
+                               "difference the run can see.")
 
 
 def event_table(summary: dict, settings: dict) -> str:
@@ -531,7 +673,19 @@ def kind_tables(kinds: dict) -> str:
             lines.append(f"| {kind} ({n}) | " + " | ".join(_fmt(row[m][col] * scale, digits) if m in row else ""
                                                           for m in methods) + " |")
         parts.append("\n".join(lines))
-    return "\n\n".join(parts) + "\n\nMeans per story kind (videos per method in brackets)."
+        paired = [m for m in methods if any(row.get(m, {}).get("paired", {}).get(col) for row in kinds.values())]
+        if paired:
+            lines = [f"*{label}: difference to Self-attn*", "",
+                     "| Story kind | " + " | ".join(METHODS[m][0] for m in paired) + " |",
+                     "| --- |" + " --- |" * len(paired)]
+            for kind, row in kinds.items():
+                lines.append(f"| {kind} | " + " | ".join(_cell(row[m]["paired"][col], scale, digits, sign=True)
+                                                        if row.get(m, {}).get("paired", {}).get(col) else ""
+                                                        for m in paired) + " |")
+            parts.append("\n".join(lines))
+    return "\n\n".join(parts) + ("\n\nMeans per story kind (videos per method in brackets); differences to "
+                                  "self-attention on the same story, seed and noise [95 % interval of a cluster "
+                                  "bootstrap over the kind's stories: with three to six stories, a wide one].")
 
 
 def report(rec: dict) -> str:
@@ -548,6 +702,10 @@ def report(rec: dict) -> str:
         for ref in REFERENCES:
             if table := paired_table(summary, ref):
                 parts += [f"### Paired difference to {METHODS[ref][0]}", table]
+        for scope, scoped in rec.get("by_scope", {}).get(noise, {}).items():
+            if table := paired_table(scoped, "self"):
+                kinds = ", ".join(scope_kinds([{"category": k} for k, _ in settings["stories"]])[scope])
+                parts += [f"### {scope.capitalize()} stories ({kinds}): difference to Self-attn", table]
         if table := event_table(summary, settings):
             parts += ["### The object that appears, disappears or changes colour, per frame", table]
         if table := kind_tables(rec.get("by_kind", {}).get(noise, {})):
@@ -699,8 +857,9 @@ def committed(folder: str | os.PathLike | None = None) -> dict:
 
     ``folder``: a run's output folder, or the name of one under ``direct2v/data`` (``"dsf-study"``); default
     ``direct2v/data/evaluation``, the committed full run.
-    Returns ``{"command", "settings", "noise": {noise: {method: {...}}}, "by_kind": {noise: {kind: {method:
-    {column: mean}}}}, "sweep": [...]}``; a method's entry holds ``label``, ``videos``, ``clip_per_frame``,
+    Returns ``{"command", "settings", "noise": {noise: {method: {...}}}, "scope": {noise: {scope: {method:
+    {...}}}}, "by_kind": {noise: {kind: {method: {column: mean, "paired": ...}}}}, "sweep": [...]}``
+    (``scope``: the groups of ``SCOPES``, the global-change stories apart from the rest); a method's entry holds ``label``, ``videos``, ``clip_per_frame``,
     ``event_per_frame``, every metric of ``SUMMARY_METRICS`` as ``{"mean", "low", "high"}`` (raw, as in
     videos.csv: narrative accuracy as a fraction) and ``paired[reference][column]``. E.g.
     ``committed()["noise"]["warm_start"]["rvm"]["narrative_all"]["mean"]``. ``sweep`` is
@@ -711,18 +870,27 @@ def committed(folder: str | os.PathLike | None = None) -> dict:
     if not (folder / "summary.json").exists() and (COMMITTED.parent / folder / "summary.json").exists():
         folder = COMMITTED.parent / folder
     rec = json.loads((folder / "summary.json").read_text())
-    by_noise = rec.get("by_noise") or {"warm_start": rec["summary"]}
-    noise = {n: {m: {**{k: v for k, v in entry.items() if k != "metrics"}, **entry["metrics"]}
-                 for m, entry in summary.items()} for n, summary in by_noise.items()}
     rows = []
     if (folder / "sweep.csv").exists():
         with open(folder / "sweep.csv", newline="") as fh:
             rows = list(csv.DictReader(fh))
-    return {"command": rec.get("command", ""), "settings": rec["settings"], "noise": noise,
-            "by_kind": rec.get("by_kind", {}), "sweep": sweep_summary(rows)}
+    return committed_from(rec, rows)
 
 
-PAPER_TABLE1 = {  # DirecT2V, Table 1: average CLIP similarity (ViT-L/14) and Avg. Dist., per attention
+def committed_from(rec: dict, sweep_rows: list[dict] = ()) -> dict:
+    """:func:`committed`'s form of a :func:`record` (what ``summary.json`` holds) and the sweep's rows."""
+    def flat(summary):
+        return {m: {**{k: v for k, v in entry.items() if k != "metrics"}, **entry["metrics"]} for m, entry in summary.items()}
+
+    by_noise = rec.get("by_noise") or {"warm_start": rec["summary"]}
+    return {"command": rec.get("command", ""), "settings": rec["settings"],
+            "noise": {n: flat(summary) for n, summary in by_noise.items()},
+            "scope": {n: {sc: flat(summary) for sc, summary in scopes.items()}
+                      for n, scopes in rec.get("by_scope", {}).items()},
+            "by_kind": rec.get("by_kind", {}), "sweep": sweep_summary(list(sweep_rows))}
+
+
+PAPER_TABLE1 = {  # DirecT2V, Table 1: average CLIP similarity (a CLIP the paper does not name) and Avg. Dist.
     "cross_frame": {"clip": 0.2930, "avg_dist": 0.0272},
     "sparse_causal": {"clip": 0.3001, "avg_dist": 0.0235},
     "rvm": {"clip": 0.3087, "avg_dist": 0.0057},
@@ -738,6 +906,8 @@ FINDING_METRICS = [  # (column, what it says, scale, unit)
 
 def _difference(d: dict, scale: float, unit: str) -> str:
     mean, low, high = (scale * d[k] for k in ("mean", "low", "high"))
+    if d.get("stories", MIN_STORIES) < MIN_STORIES:
+        return f"too few stories to tell ({mean:+.1f}{unit} on {d['stories']})"
     span = f"95% interval {low:+.1f} to {high:+.1f}"
     if low > 0:
         return f"higher by {mean:.1f}{unit} ({span})"
@@ -746,25 +916,82 @@ def _difference(d: dict, scale: float, unit: str) -> str:
     return f"no measurable difference ({mean:+.1f}{unit}, {span}: the interval includes 0)"
 
 
-def findings(results: dict | None = None, noise: str = "warm_start", reference: str = "self") -> str:
+def findings(results: dict | None = None, noise: str = "warm_start", reference: str = "self",
+             scope: str | None = None) -> str:
     """The evaluation's result, in sentences written from the committed numbers (:func:`committed`).
 
-    For each method, the paired difference to ``reference`` (same story, seed and noise) on the
-    consistency metrics of world version 2, narrative accuracy and the CLIP frame score, each with its
-    bootstrap 95% interval; a difference is called higher or lower only when its interval excludes 0.
+    Per group of story kinds (``SCOPES``: the global-change stories, day to night, apart from the rest; or only
+    ``scope``; ``scope="all"``: every story together, as the run's main table), for each method the paired
+    difference to ``reference`` (same story, seed and noise) on the consistency metrics of world version 2,
+    narrative accuracy and the CLIP frame score, each with its 95 % interval (a cluster bootstrap over
+    stories); a difference is called higher or lower only when its interval excludes 0.
     """
     results = committed() if results is None else results
-    table = results["noise"][noise]
-    label = {m: table[m].get("label", m) for m in table}
+    scopes = results.get("scope", {}).get(noise) or {}
+    if scope == "all" or not scopes:
+        groups = {"all": results["noise"][noise]}
+    else:
+        groups = {scope: scopes[scope]} if scope else scopes
+    kinds = scope_kinds([{"category": k} for k, _ in results["settings"]["stories"]])
     lines = []
-    for method in (m for m in ("cross_frame", "sparse_causal", "random", "rvm", "rvm_dsf") if m in table):
-        paired = table[method].get("paired", {}).get(reference)
-        if not paired:
-            continue
-        units = paired[FINDING_METRICS[0][0]].get("units")
-        parts = [f"{what}: {_difference(paired[col], scale, unit)}" for col, what, scale, unit in FINDING_METRICS
-                 if col in paired and math.isfinite(paired[col]["mean"])]
-        lines.append(f"* **{label[method]}** against {label[reference]} ({units} story x seed pairs): " + "; ".join(parts) + ".")
+    for name, table in groups.items():
+        if len(groups) > 1 or name != "all":
+            lines.append(f"**{name.capitalize()}** ({', '.join(kinds.get(name, []))}):")
+        label = {m: table[m].get("label", m) for m in table}
+        for method in (m for m in ("cross_frame", "sparse_causal", "random", "rvm", "rvm_dsf", "rvm_all", "t2vz_peer")
+                       if m in table):
+            paired = table[method].get("paired", {}).get(reference)
+            if not paired:
+                continue
+            first = paired[FINDING_METRICS[0][0]]
+            units = (f"{first['stories']} stories, {first['units']} story x seed pairs" if "stories" in first
+                     else f"{first['units']} story x seed pairs")
+            parts = [f"{what}: {_difference(paired[col], scale, unit)}" for col, what, scale, unit in FINDING_METRICS
+                     if col in paired and math.isfinite(paired[col]["mean"])]
+            lines.append(f"* **{label[method]}** against {label[reference]} ({units}): " + "; ".join(parts) + ".")
+    return "\n".join(lines)
+
+
+PAPER_CLAIMS = [  # (claim, where the paper makes it, method, reference, column, sign the paper predicts)
+    ("RVM follows the frame prompts better than T2V-Z's attention", "Table 1, average CLIP score",
+     "rvm", "cross_frame", "clip_avg", +1),
+    ("RVM + DSF follows the frame prompts better than T2V-Z's attention", "Table 1, average CLIP score",
+     "rvm_dsf", "cross_frame", "clip_avg", +1),
+    ("RVM drifts less from frame 1 than T2V-Z's attention", "Table 1, Avg. Dist.", "rvm", "cross_frame",
+     "avg_dist", -1),
+    ("T2V-Z's attention is faithful to the first prompt only", "section 4.2 on Table 1, Avg. Dist.",
+     "cross_frame", "self", "avg_dist", +1),
+    ("TAV's attention is faithful to the first prompt only", "section 4.2 on Table 1, Avg. Dist.",
+     "sparse_causal", "self", "avg_dist", +1),
+    ("Without frame interaction adjacent frames are discontinuous; RVM keeps what no prompt fixes",
+     "section 3.3", "rvm", "self", "identity_consistency", +1),
+    ("One user prompt for every frame does not tell the story that frame prompts tell",
+     "Figs. 2 and 5 (T2V-Z with the user prompt)", "t2vz_peer", "cross_frame", "narrative_all", -1),
+]
+"""The paper's claims that the table can test: each a paired difference whose sign the paper predicts."""
+
+
+def paper_claims(results: dict | None = None, noise: str = "warm_start") -> str:
+    """A markdown table: each of ``PAPER_CLAIMS``, per group of ``SCOPES`` (global-change stories apart from the
+    rest), with the measured paired difference [95 % interval, stories resampled] and a verdict: "reproduced"
+    (the interval excludes 0 on the paper's side), "reversed" (it excludes 0 on the other side), "not
+    measurable" (it includes 0), or "too few stories" (fewer than ``MIN_STORIES``). Rows whose methods the run
+    lacks are left out."""
+    results = committed() if results is None else results
+    groups = results.get("scope", {}).get(noise) or {"all": results["noise"][noise]}
+    lines = ["| claim (where the paper makes it) | stories | measured difference [95 % interval] | verdict |",
+             "| --- | --- | --- | --- |"]
+    for claim, where, method, reference, col, sign in PAPER_CLAIMS:
+        for scope, table in groups.items():
+            d = table.get(method, {}).get("paired", {}).get(reference, {}).get(col)
+            if not d or not math.isfinite(d["mean"]):
+                continue
+            label, scale, digits, _ = _SPEC[col]
+            low, high = sign * d["low"], sign * d["high"]
+            verdict = ("too few stories" if d.get("stories", MIN_STORIES) < MIN_STORIES else
+                       "reproduced" if low > 0 else "reversed" if high < 0 else "not measurable")
+            lines.append(f"| {claim} ({where}): {METHODS[method][0]} minus {METHODS[reference][0]}, {label} | "
+                         f"{scope} ({d.get('stories', d['units'])}) | {_cell(d, scale, digits, sign=True)} | {verdict} |")
     return "\n".join(lines)
 
 
@@ -820,6 +1047,8 @@ def main(argv=None) -> Results:
     parser.add_argument("--seeds", type=_ints, default=None, help="comma-separated seeds (default 0,1,2)")
     parser.add_argument("--methods", default=None, help=f"comma-separated, from {','.join(METHODS)}")
     parser.add_argument("--stories", type=_ints, default=None, help=f"comma-separated indices 0-{len(STORIES) - 1}")
+    parser.add_argument("--batch", type=int, default=BATCH,
+                        help=f"videos per UNet call (default {BATCH}; the speed only, not the videos)")
     parser.add_argument("--noise", type=_noises, default=NOISES,
                         help=f"comma-separated initial-noise settings (default {','.join(NOISES)})")
     parser.add_argument("--dsf-study", action="store_true",
@@ -864,12 +1093,14 @@ def main(argv=None) -> Results:
         if unknown:
             raise ValueError(f"--methods {','.join(unknown)} is not allowed; use names from {','.join(METHODS)}")
         _check(methods, steps, frames, seeds, args.noise, stories)
+        if args.batch < 1:
+            raise ValueError(f"--batch {args.batch} is not allowed; use an integer >= 1")
         if args.dsf_study:
             _check(("rvm_dsf",), steps, frames, seeds, args.noise, sweep_stories)
         pipe = load_pipeline(args.model, device=device)
         scorer = CLIPScorer.from_pretrained(args.clip, device=device)
         results = run(pipe, scorer, stories, seeds, methods, steps, frames, args.guidance, device,
-                      noises=args.noise)
+                      noises=args.noise, batch=args.batch)
         rows = sweep(pipe, scorer, sweep_stories, seeds, args.sweep_quantiles, args.sweep_starts, steps, frames,
                      args.guidance, device, args.noise) if args.dsf_study else None
     except ValueError as err:

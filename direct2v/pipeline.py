@@ -292,22 +292,42 @@ class DirecT2VPipeline(StableDiffusionPipeline):
     def _denoise(self, latents, embeds, timesteps, *, first_step, scheduler, call: VideoCall, bar, controller=None):
         """Reverse process (Eq. 2) over ``timesteps`` (global step indices from ``first_step``) for one batch of
         frames; ``controller`` (the installed frame interaction) is told each step."""
-        extra = self.prepare_extra_step_kwargs(call.generator, call.eta)
+        return self._denoise_together([latents], [embeds], timesteps, first_step=first_step, schedulers=[scheduler],
+                                      calls=[call], bar=bar, controller=controller)[0]
+
+    def _denoise_together(self, latents, embeds, timesteps, *, first_step, schedulers, calls, bar, controller=None):
+        """:meth:`_denoise` for several videos of the same settings in one UNet batch (:meth:`videos`).
+
+        ``latents[v]``, ``embeds[v]`` (its UNet conditioning rows, [negatives; positives] under guidance),
+        ``schedulers[v]`` and ``calls[v]`` belong to video v. The UNet sees [every video's unconditional rows;
+        every video's conditional rows], so each group of F consecutive rows (what frame interaction works
+        on) is one video's: frames of different videos never interact. Each video steps its own scheduler.
+        """
+        call = calls[0]
+        extras = [self.prepare_extra_step_kwargs(c.generator, c.eta) for c in calls]
         scale = call.settings.guidance_scale
+        sizes = [len(x) for x in latents]
+        if call.guidance:
+            halves = [e.chunk(2) for e in embeds]
+            embeds = torch.cat([h[0] for h in halves] + [h[1] for h in halves])
+        else:
+            embeds = torch.cat(embeds)
         for j, t in enumerate(timesteps):
             step = first_step + j
             if controller is not None:
                 controller.set_step(step)
-            x = scheduler.scale_model_input(torch.cat([latents] * 2) if call.guidance else latents, t)
+            together = torch.cat(latents)
+            x = schedulers[0].scale_model_input(torch.cat([together] * 2) if call.guidance else together, t)
             eps = self.unet(x, t, encoder_hidden_states=embeds, return_dict=False)[0]
             if call.guidance:
                 uncond, cond = eps.chunk(2)
                 eps = uncond + scale * (cond - uncond)
-            latents = scheduler.step(eps, t, latents, **extra, return_dict=False)[0]
-            if call.callback is not None:
-                values = {"latents": latents, "prompt_embeds": embeds}
+            latents = [scheduler.step(e, t, x, **extra, return_dict=False)[0]
+                       for scheduler, e, x, extra in zip(schedulers, eps.split(sizes), latents, extras)]
+            if call.callback is not None:  # one video only (checked by videos())
+                values = {"latents": latents[0], "prompt_embeds": embeds}
                 out = call.callback(self, step, t, {k: values[k] for k in call.callback_inputs}) or {}
-                latents = out.get("latents", latents)
+                latents = [out.get("latents", latents[0])]
             bar.update()
         return latents
 
@@ -467,6 +487,84 @@ class DirecT2VPipeline(StableDiffusionPipeline):
         if name in ("height", "width"):
             return self.defaults.get(name) or self.unet.config.sample_size * self.vae_scale_factor
         return self.defaults[name]
+
+    # ------------------------------------------------------------------ several videos per UNet call
+    BATCH_ONLY_PER_VIDEO = ("prompt", "seed", "generator", "latents", "return_dict", "return_latents",
+                            "callback_on_step_end", "max_batch_frames", "interaction")
+    """Arguments of ``__call__`` that :meth:`videos` does not take (they belong to one video, or to a long video)."""
+
+    @torch.no_grad()
+    def videos(self, prompts: list[list[str]], seeds: list[int], **kwargs) -> list:
+        """Several videos with the same settings, their frames in one UNet batch (an evaluation's speed-up).
+
+        Video v has the frame prompts ``prompts[v]`` and ``seed=seeds[v]``; ``kwargs`` are ``__call__``'s
+        other arguments, the same for every video (all but ``BATCH_ONLY_PER_VIDEO``). Frames of different
+        videos never interact (see :meth:`_denoise_together`), so video v equals
+        ``pipe(prompts[v], seed=seeds[v], **kwargs).frames`` up to float rounding of a larger batch.
+        Frame 1's warm-start steps run per video (a few steps of one frame). Returns one output per video.
+        """
+        bad = [k for k in kwargs if k in self.BATCH_ONLY_PER_VIDEO]
+        if bad:
+            raise ValueError(f"{bad} are not allowed in videos(); give prompts and seeds per video, the rest as "
+                             "for __call__ (no long videos, callbacks or latents)")
+        if isinstance(prompts, str) or len(prompts) != len(seeds) or not len(prompts):
+            raise ValueError(f"{len(prompts)} prompt lists and {len(seeds)} seeds are not allowed; give one list "
+                             "of frame prompts and one seed per video")
+        args = {k: p.default for k, p in inspect.signature(type(self).__call__).parameters.items()
+                if k not in ("self", "prompt")}
+        unknown = [k for k in kwargs if k not in args]
+        if unknown:
+            raise ValueError(f"{unknown} are not arguments of the pipeline; use names of __call__")
+        calls = [self._video_call(prompt, {**args, **kwargs, "seed": seed}) for prompt, seed in zip(prompts, seeds)]
+        if len({c.num_frames for c in calls}) > 1:
+            raise ValueError(f"videos of {sorted({c.num_frames for c in calls})} frames are not allowed together; "
+                             "give every video the same number of frame prompts")
+        device = self._execution_device
+        encoded = [self._encode_frames(c, device) for c in calls]
+        timesteps = self._timesteps(calls[0], device)
+        frames = list(range(calls[0].num_frames))
+        k1, k0 = self._warm_start_indices(calls[0], len(timesteps))
+        alone = k0 if len(frames) > 1 else k1  # frame 1's steps on its own, per video
+        latents, schedulers, first_step = [], [], 0
+        with self.progress_bar(total=len(calls) * alone + len(timesteps) - k1) as bar:
+            for c, (embeds, dtype) in zip(calls, encoded):
+                self.scheduler.set_timesteps(c.settings.num_inference_steps, device=device)
+                x, scheduler, first_step = self._warm_start(c, self._initial_latents(c, None, device, dtype), embeds,
+                                                            timesteps, bar)
+                latents.append(x)
+                schedulers.append(copy.deepcopy(scheduler))
+            controller = self.interaction = calls[0].settings.interaction
+            controller.num_frames = calls[0].num_frames
+            installed = controller.mode != "self" or controller.capturing
+            if installed:
+                from .attention import install_frame_interaction, uninstall_frame_interaction
+                install_frame_interaction(self.unet, controller, layers=calls[0].layers)
+            try:
+                latents = self._denoise_together(latents, [e(frames) for e, _ in encoded], timesteps[first_step:],
+                                                 first_step=first_step, schedulers=schedulers, calls=calls, bar=bar,
+                                                 controller=controller if installed else None)
+            finally:
+                controller.stop_caching()
+                if installed:
+                    uninstall_frame_interaction(self.unet)
+        return [self._decode(c, x) for c, x in zip(calls, latents)]
+
+    def _video_call(self, prompt, args: dict) -> VideoCall:
+        """:meth:`check_video_inputs` of one video from ``__call__``'s arguments ``args`` (for :meth:`videos`)."""
+        noise = args["noise"]
+        if not isinstance(noise, NoiseSpec):
+            noise = NoiseSpec(kind=noise, weight=args["noise_weight"], t0=args["t0"], t1=args["t1"],
+                              motion=(args["motion_field_strength_x"], args["motion_field_strength_y"]))
+        return self.check_video_inputs(
+            prompt=prompt, num_frames=args["num_frames"], negative_prompt=args["negative_prompt"],
+            height=self._default("height", args["height"]), width=self._default("width", args["width"]),
+            num_inference_steps=self._default("num_inference_steps", args["num_inference_steps"]),
+            guidance_scale=self._default("guidance_scale", args["guidance_scale"]),
+            interaction_kwargs={k: args[k] for k in ("attention", "rvm_period", "mapping_start", "dsf_quantile",
+                                                     "dsf_scope", "random_seed")},
+            interaction=None, attention_layers=args["attention_layers"], noise=noise, max_batch_frames=None,
+            latents=None, generator=None, seed=args["seed"], eta=args["eta"], output_type=args["output_type"],
+            callback=None, callback_inputs=args["callback_on_step_end_tensor_inputs"])
 
 
 def load_pipeline(name_or_path: str | os.PathLike = "shapes", device=None, dtype=None, **kwargs) -> DirecT2VPipeline:

@@ -27,7 +27,57 @@ def test_stories_cover_the_categories_and_direct():
     for _, prompt in E.STORIES:
         script = director.direct(prompt, num_frames=8)
         assert len(script.scenes) == 8, prompt
-    assert set(E.METHODS) == {"self", "cross_frame", "sparse_causal", "random", "rvm", "rvm_dsf", "t2vz_peer"}
+    assert set(E.METHODS) == {"self", "cross_frame", "sparse_causal", "random", "rvm", "rvm_dsf", "rvm_all",
+                              "t2vz_peer"}
+
+
+def test_the_main_rows_map_the_authors_layers_and_the_ablation_every_layer():
+    """The authors' layers are the two highest-resolution decoder levels with attention: SD 1.5's up_blocks.2-3
+    (the released code's RELEASED_CODE_LAYERS) and the shipped miniature's up_blocks.1-2; every main row maps
+    them, the ablation row every self-attention layer."""
+    import json
+    from types import SimpleNamespace
+
+    from direct2v.attention import RELEASED_CODE_LAYERS
+    from direct2v.shapes.model import WEIGHTS
+
+    sd15 = SimpleNamespace(config={"up_block_types": ["UpBlock2D", "CrossAttnUpBlock2D", "CrossAttnUpBlock2D",
+                                                      "CrossAttnUpBlock2D"]})
+    assert E.authors_layers(sd15) == RELEASED_CODE_LAYERS
+    shipped = SimpleNamespace(config=json.loads((WEIGHTS / "unet" / "config.json").read_text()))
+    assert E.authors_layers(shipped) == ("up_blocks.1", "up_blocks.2")
+    with pytest.raises(ValueError, match="levels=5"):
+        E.authors_layers(sd15, levels=5)
+    for method, (_, args) in E.METHODS.items():
+        if args is not None and args["attention"] != "self":
+            assert args.get("attention_layers") == (None if method == "rvm_all" else E.AUTHORS), method
+
+
+def test_a_video_made_in_a_batch_equals_the_video_made_alone(tiny_folder):
+    """Frames of different videos never interact: videos() gives each video what pipe() gives it alone."""
+    import direct2v
+
+    pipe = direct2v.load_pipeline(tiny_folder, device="cpu")
+    pipe.set_progress_bar_config(disable=True)
+    prompts = [["a red ball at the left on grass", "a red ball at the right on grass", "a red ball at night"],
+               ["a blue square in the desert"] * 3, ["a small yellow triangle at night"] * 3]
+    for method in ("rvm_dsf", "sparse_causal", "random"):
+        for noise in ("warm_start", "independent"):
+            args = dict(num_inference_steps=6, guidance_scale=1.5, output_type="np", noise=noise,
+                        **{**E.METHODS[method][1], "attention_layers": E.authors_layers(pipe.unet)})
+            many = pipe.videos(prompts, [3, 4, 5], **args)
+            for p, seed, video in zip(prompts, (3, 4, 5), many):
+                alone = pipe(p, seed=seed, **args).frames
+                np.testing.assert_allclose(video, alone, atol=1e-4, err_msg=f"{method}, {noise}")
+    mixed = pipe.videos(prompts[::-1], [5, 4, 3], **args)   # another neighbour, the same video
+    np.testing.assert_allclose(mixed[2], many[0], atol=1e-4)
+    assert np.abs(many[0] - many[1]).max() > 0.1                  # and the videos do differ
+    with pytest.raises(ValueError, match="one seed per video"):
+        pipe.videos(prompts, [1, 2])
+    with pytest.raises(ValueError, match="not allowed in videos"):
+        pipe.videos(prompts, [1, 2, 3], max_batch_frames=2)
+    with pytest.raises(ValueError, match="same number of frame prompts"):
+        pipe.videos([prompts[0], prompts[1][:2]], [1, 2])
 
 
 def test_run_measures_every_video_and_writes_files(tiny_folder, tmp_path):
@@ -42,7 +92,7 @@ def test_run_measures_every_video_and_writes_files(tiny_folder, tmp_path):
     # the peer has no independent-noise form: 4 videos under the warm start, 3 under independent noise
     assert len(results.videos) == 7 and len(results.frames) == 21
     row = results.videos[0]
-    for key in ("clip_avg", "avg_dist", "clip_temp", "warp_error", "background_change", "narrative_all", "seconds",
+    for key in ("clip_avg", "video_avg_dist", "clip_temp", "warp_error", "background_change", "narrative_all", "seconds",
                 "identity_consistency", "decoration_consistency", "event_accuracy", "noise"):
         assert key in row
     assert 0 <= row["clip_avg"] <= 100 and 0 <= row["narrative_all"] <= 1 and row["seconds"] > 0
@@ -140,6 +190,51 @@ def test_per_kind_tables_group_by_story_kind():
     assert "| Narrative: all attributes right (%) ↑ | +0.0 [0.0, 0.0] | +25.0 [25.0, 25.0] |" in table
 
 
+def test_table_avg_dist_is_the_papers_and_headlines_keep_day_to_night_apart():
+    """Avg. Dist. of the table is avg_dist of the per-frame means (not the mean of per-video distances); the
+    global-change stories (day to night) are summarised apart from the rest, intervals over stories."""
+    from direct2v.metrics import avg_dist
+
+    videos, frames = [], []
+    for story in (0, 6, 13, 16, 17, 18):
+        for seed in (0, 1):
+            key = dict(story=story, category=E.STORIES[story][0], prompt=E.STORIES[story][1], seed=seed,
+                       noise="warm_start")
+            for method, d in (("self", 0.0), ("rvm", 0.1 if story < 16 else -0.2)):
+                videos.append({**key, "method": method, **{col: 0.5 + d for col, *_ in E.SUMMARY_METRICS}})
+                scores = [60.0, 50.0] if seed == 0 else [50.0, 60.0]     # each video moves by 10, the mean does not
+                frames += [{**key, "method": method, "frame": f + 1, "clip_frame": s + 10 * d, "event_right": ""}
+                           for f, s in enumerate(scores)]
+    settings = {**SETTINGS, "methods": ["self", "rvm"], "noises": ["warm_start"],
+                "stories": [E.STORIES[i] for i in (0, 6, 13, 16, 17, 18)]}
+    summary = E.summarize(videos, frames, settings)
+    assert summary["self"]["metrics"]["avg_dist"]["mean"] == 0.0 == avg_dist([55.0, 55.0])
+    rec = E.record(videos, frames, settings, command="synthetic")
+    scopes = rec["by_scope"]["warm_start"]
+    assert list(scopes) == ["global change", "local change"]
+    assert scopes["global change"]["rvm"]["paired"]["self"]["narrative_all"]["mean"] == pytest.approx(-0.2)
+    assert scopes["local change"]["rvm"]["paired"]["self"]["narrative_all"]["mean"] == pytest.approx(0.1)
+    assert scopes["local change"]["rvm"]["paired"]["self"]["narrative_all"]["stories"] == 3
+    assert rec["by_kind"]["warm_start"]["day to night"]["rvm"]["paired"]["clip_avg"]["mean"] == pytest.approx(-0.2)
+    table = E.report(rec)
+    assert "### Global change stories (day to night): difference to Self-attn" in table
+    assert "### Local change stories (move, appear later, colour change): difference to Self-attn" in table
+    claims = E.paper_claims(E.committed_from(rec))
+    assert "| RVM follows the frame prompts better than T2V-Z's attention (Table 1, average CLIP score)" not in claims
+    assert "RVM minus Self-attn, Narrative" not in claims   # only the paper's claims, only rows the run has
+    identity = [line for line in claims.splitlines() if "Identity consistency" in line]
+    assert len(identity) == 2 and "| global change (3) | -20.0 [-20.0, -20.0] | reversed |" in identity[0]
+    assert "| local change (3) | +10.0 [10.0, 10.0] | reproduced |" in identity[1]
+    two = E.committed_from(E.record([v for v in videos if v["story"] not in (6, 18)],
+                                    [f for f in frames if f["story"] not in (6, 18)], settings))
+    assert "| global change (2) | -20.0 [-20.0, -20.0] | too few stories |" in E.paper_claims(two)
+    assert "too few stories to tell (-20.0 points on 2)" in E.findings(two)
+    text = E.findings(E.committed_from(rec))
+    assert text.index("**Global change**") < text.index("**Local change**")
+    assert "lower by 20.0 points" in text.split("**Local change**")[0]
+    assert "higher by 10.0 points" in text.split("**Local change**")[1]
+
+
 def test_old_summaries_still_render():
     videos, frames = _synthetic()
     summary = E.summarize(videos, frames, SETTINGS)
@@ -184,7 +279,7 @@ def test_object_verdicts_agree_on_the_ground_truth_video(story):
 # ------------------------------------------------------------------ command line: new options
 @pytest.mark.parametrize("flag,value", [("--noise", "warm,independent"), ("--noise", ""),
                                         ("--sweep-quantiles", "0,1.5"), ("--sweep-quantiles", "x"),
-                                        ("--sweep-starts", "0,-0.1")])
+                                        ("--sweep-starts", "0,-0.1"), ("--batch", "0")])
 def test_bad_new_options_exit_2_naming_the_flag(flag, value, capsys):
     with pytest.raises(SystemExit) as err:
         E.main([flag, value, "--device", "cpu"])
@@ -267,11 +362,17 @@ def test_the_chapter_quotes_findings_read_from_the_committed_files():
     from pathlib import Path
 
     results = E.committed()
-    text = E.findings(results)
-    paired = results["noise"]["warm_start"]["rvm"]["paired"]["self"]["identity_consistency"]
-    assert f"{100 * abs(paired['mean']):.1f}" in text and f"{100 * paired['low']:+.1f}" in text
-    identity = text.split("**RVM**")[1].split(";")[0]   # the first clause: pattern kept
-    assert ("higher" in identity) == (paired["low"] > 0) and ("lower" in identity) == (paired["high"] < 0)
+    scoped = [("all", results["noise"]["warm_start"])] + list(results.get("scope", {}).get("warm_start", {}).items())
+    for scope, table in scoped:
+        text = E.findings(results, scope=scope)
+        paired = table["rvm"]["paired"]["self"]["identity_consistency"]
+        identity = text.split("**RVM**")[1].split(";")[0]   # the first clause: pattern kept
+        if paired["stories"] < E.MIN_STORIES:
+            assert f"too few stories to tell ({100 * paired['mean']:+.1f} points on {paired['stories']})" in identity
+            continue
+        assert f"{100 * abs(paired['mean']):.1f}" in text and f"{100 * paired['low']:+.1f}" in text
+        assert ("higher" in identity) == (paired["low"] > 0) and ("lower" in identity) == (paired["high"] < 0)
+    assert len(scoped) == 3, "the committed run has the global-change stories apart from the rest"
     table = E.paper_comparison(results)
     assert "0.3113" in table and f"{results['noise']['warm_start']['rvm']['clip_avg']['mean']:.2f}" in table
     book = Path(__file__).parent.parent / "book" / "measuring_a_video.ipynb"

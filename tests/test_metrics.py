@@ -48,11 +48,32 @@ def _translation_video(dx=3, frames=3):
 
 
 # ----------------------------------------------------------------------------- CLIP score
-def test_avg_dist_by_hand():
-    assert M.avg_dist([30.0, 28.0, 31.0, 25.0]) == pytest.approx((2 + 1 + 5) / 3)
+PAPER_TABLE1_FRAMES = {  # DirecT2V Table 1: per-frame mean CLIP similarity, and its printed Avg. Dist.
+    "T2V-Z": ([0.3208, 0.2950, 0.2894, 0.2865, 0.2935, 0.2889, 0.2858, 0.2888], 0.0272),
+    "TAV": ([0.3236, 0.2947, 0.2909, 0.2931, 0.3006, 0.3013, 0.2980, 0.2988], 0.0235),
+    "RVM": ([0.3143, 0.3026, 0.3056, 0.3123, 0.3137, 0.3052, 0.3103, 0.3052], 0.0057),
+    "RVM+DSF": ([0.3180, 0.3077, 0.3077, 0.3095, 0.3131, 0.3122, 0.3142, 0.3077], 0.0067),
+}
+
+
+@pytest.mark.parametrize("method", list(PAPER_TABLE1_FRAMES))
+def test_avg_dist_reproduces_the_papers_table_1(method):
+    frames, printed = PAPER_TABLE1_FRAMES[method]
+    assert round(M.avg_dist(frames), 4) == printed
+    assert round(M.video_avg_dist(frames), 4) != printed  # the mean over f = 2..F is another statistic
+
+
+def test_avg_dist_by_hand_and_means_over_videos_first():
+    assert M.avg_dist([30.0, 28.0, 31.0, 25.0]) == pytest.approx((0 + 2 + 1 + 5) / 4)
+    assert M.video_avg_dist([30.0, 28.0, 31.0, 25.0]) == pytest.approx((2 + 1 + 5) / 3)
     assert M.avg_dist([20.0, 20.0]) == 0.0
+    videos = np.array([[30.0, 20.0], [20.0, 30.0]])   # each video moves by 10, their mean does not move
+    assert M.avg_dist(videos) == 0.0
+    assert M.avg_dist(videos) != np.mean([M.video_avg_dist(v) for v in videos])
     with pytest.raises(ValueError, match="at least 2"):
         M.avg_dist([30.0])
+    with pytest.raises(ValueError, match="at least 2"):
+        M.video_avg_dist([30.0])
 
 
 def test_clip_temp_of_identical_frames_is_one():
@@ -181,6 +202,53 @@ def test_bootstrap_ci_contains_the_mean():
     assert np.isnan(M.bootstrap_ci([float("nan")])[0])
     with pytest.raises(ValueError, match="level"):
         M.bootstrap_ci(x, level=95)
+
+
+def test_cluster_bootstrap_with_one_unit_per_cluster_is_the_plain_bootstrap():
+    x = np.random.default_rng(3).normal(size=23)
+    assert M.cluster_bootstrap_ci(x, np.arange(23) * 7) == pytest.approx(M.bootstrap_ci(x), abs=1e-12)
+    # the general path (a statistic of rows) draws the same clusters
+    assert M.cluster_bootstrap_ci(x, np.arange(23), statistic=np.mean) == pytest.approx(M.bootstrap_ci(x), abs=1e-12)
+
+
+def test_cluster_bootstrap_duplicated_seeds_do_not_narrow_the_interval():
+    x = np.random.default_rng(4).normal(size=20)
+    stories = np.arange(20)
+    twice, story_of = np.repeat(x, 2), np.repeat(stories, 2)   # every story's video repeated as a 2nd "seed"
+    assert M.cluster_bootstrap_ci(twice, story_of) == pytest.approx(M.cluster_bootstrap_ci(x, stories), abs=1e-12)
+    _, lo, hi = M.bootstrap_ci(x)
+    _, lo2, hi2 = M.bootstrap_ci(twice)     # the plain bootstrap takes the copies as new data
+    assert hi2 - lo2 < 0.8 * (hi - lo)
+
+
+def test_cluster_bootstrap_matches_a_reference_loop():
+    rng = np.random.default_rng(5)
+    stories = rng.integers(0, 6, size=15)
+    x = rng.normal(size=15) + stories        # seeds share their story's level
+    est, lo, hi = M.cluster_bootstrap_ci(x, stories, n_boot=300, seed=2)
+    names = list(dict.fromkeys(stories.tolist()))   # clusters in order of first appearance
+    draws = np.random.default_rng(2).integers(0, len(names), size=(300, len(names)))
+    stats = [np.mean(np.concatenate([x[stories == names[c]] for c in d])) for d in draws]
+    assert est == pytest.approx(x.mean())
+    assert (lo, hi) == pytest.approx(tuple(np.quantile(stats, [0.025, 0.975])))
+    # a statistic of rows: Avg. Dist. of the per-frame means of the drawn videos
+    rows = rng.normal(size=(15, 4))
+    est, lo, hi = M.cluster_bootstrap_ci(rows, stories, n_boot=300, seed=2, statistic=M.avg_dist)
+    stats = [M.avg_dist(np.concatenate([rows[stories == names[c]] for c in d])) for d in draws]
+    assert est == pytest.approx(M.avg_dist(rows))
+    assert (lo, hi) == pytest.approx(tuple(np.quantile(stats, [0.025, 0.975])))
+
+
+def test_cluster_bootstrap_inputs_and_pairs():
+    assert np.isnan(M.cluster_bootstrap_ci([float("nan")], [0])[0])
+    with pytest.raises(ValueError, match="one cluster label per unit"):
+        M.cluster_bootstrap_ci([1.0, 2.0], [0])
+    with pytest.raises(ValueError, match="level"):
+        M.cluster_bootstrap_ci([1.0, 2.0], [0, 1], level=95)
+    a = np.arange(6.0)
+    assert M.paired_cluster_bootstrap_ci(a + 1.0, a, [0, 0, 1, 1, 2, 2]) == pytest.approx((1.0, 1.0, 1.0))
+    with pytest.raises(ValueError, match="not paired"):
+        M.paired_cluster_bootstrap_ci(a, a[:3], [0, 1, 2])
 
 
 def test_paired_bootstrap_resamples_units_and_takes_the_mean_difference():

@@ -3,9 +3,11 @@
 * CLIP score of a frame x and a text p (EvalCrafter; the CS236 report, section 4):
   ``100 * max(cos(E_img(x), E_txt(p)), 0)``, in [0, 100]. DirecT2V's Table 1 prints the raw
   cosine (0.31 there is 31 here); each frame is scored against its own frame-level prompt.
-* Avg. Dist. (Table 1): the mean over frames f = 2..F of |s_f - s_1|, the L1 distance between
-  frame 1's score and the others'. A video that follows only its first prompt scores well on
-  frame 1 and worse on the rest: a large Avg. Dist.
+* Avg. Dist. (Table 1): (1/F) * sum over f = 1..F of |m_1 - m_f|, on the table's per-frame
+  *mean* scores m_f (the mean over videos first); this reproduces the paper's four printed values.
+  A method that follows only its first prompt scores well on frame 1 and worse on the rest: a
+  large Avg. Dist. :func:`video_avg_dist` is the same distance inside one video (our per-video
+  column), which is not the paper's statistic.
 * CLIP-Temp (the report): the mean cosine of adjacent frames' image embeddings; 1 for a still video.
 
 :class:`CLIPScorer` wraps a transformers ``CLIPModel``: the shapes world's miniature CLIP (64 x 64
@@ -28,10 +30,26 @@ MINIATURE_IMAGE_SIZE = 64
 
 
 def avg_dist(scores) -> float:
-    """Table 1's Avg. Dist.: mean |s_f - s_1| over frames f = 2..F of one video's per-frame scores."""
+    """Table 1's Avg. Dist.: (1/F) * sum over f = 1..F of |m_1 - m_f| (the f = 1 term is 0).
+
+    ``scores``: the per-frame mean scores m (F,), or per-video per-frame scores (videos, F), whose mean
+    over videos is taken first (NaNs ignored), as the paper's table does.
+    """
+    s = np.asarray(scores, dtype=float)
+    if s.ndim == 2:
+        s = np.nanmean(s, axis=0)
+    if s.ndim != 1 or s.size < 2:
+        raise ValueError(f"scores of shape {np.shape(scores)} are not allowed; use (F,) per-frame means or "
+                         "(videos, F) with at least 2 frames")
+    return float(np.abs(s[0] - s).mean())
+
+
+def video_avg_dist(scores) -> float:
+    """Inside one video: the mean |s_f - s_1| over frames f = 2..F (not the paper's statistic, which is
+    :func:`avg_dist` on the mean over videos)."""
     s = np.asarray(scores, dtype=float).ravel()
     if s.size < 2:
-        raise ValueError(f"scores of {s.size} frame(s) are not allowed; Avg. Dist. needs at least 2 frames")
+        raise ValueError(f"scores of {s.size} frame(s) are not allowed; the distance needs at least 2 frames")
     return float(np.abs(s[1:] - s[0]).mean())
 
 

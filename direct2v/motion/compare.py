@@ -8,7 +8,8 @@ objects and backgrounds, a new object, a new background, both new):
 
 - ``recurrent`` (CS236 report): the one prompt on every frame, recurrent causal attention, tuned
   weights; with each initial-noise strategy of section 3.3 (``independent``, ``shared``,
-  ``autoregressive``, variance kept at 1).
+  ``autoregressive``, variance kept at 1), and autoregressive noise as the report writes it
+  (``autoregressive_unnormalised``: its variance falls towards 1/3, :mod:`direct2v.noise`).
 - ``sparse_causal``: Tune-A-Video's attention with its tuned weights, the same one prompt.
 - ``untuned``: the pretrained model with the one prompt and cross-frame attention to frame 1 (what
   the recurrent model is before its first step).
@@ -43,7 +44,9 @@ METRICS = ("motion", "monotone", "video_ok", "object_kept", "background_kept", "
 HEADERS = {"motion": "motion (col ±1)", "monotone": "monotone", "video_ok": "video ok", "object_kept": "object kept",
            "background_kept": "background kept", "per_frame_correct": "per-frame correct",
            "clip_temp": "CLIP-Temp", "warping_error": "warping error"}
-NOISES = ("independent", "shared", "autoregressive")
+NOISES = ("independent", "shared", "autoregressive", "autoregressive_unnormalised")
+"""Initial noise of the tuned models: :mod:`direct2v.noise`'s samplers (variance kept at 1), and the report's
+autoregressive formula without the rescaling (the same draws, only not rescaled)."""
 
 
 def generate(pipe, clip: MotionClip, method: str, weights=None, noise: str = "independent", noise_weight: float = 0.5,
@@ -65,9 +68,17 @@ def generate(pipe, clip: MotionClip, method: str, weights=None, noise: str = "in
             raise ValueError(f"method={method!r} needs its tuned weights, got {weights!r}")
         if noise not in NOISES:
             raise ValueError(f"noise={noise!r} is not allowed for tuned models; use one of {NOISES}")
+        latents = None
+        if noise == "autoregressive_unnormalised":   # the report's formula: pass the latents ourselves
+            from ..noise import sample_noise
+
+            shape = (pipe.unet.config.in_channels, pipe.unet.config.sample_size, pipe.unet.config.sample_size)
+            latents = sample_noise("autoregressive", num_frames, shape, noise_weight, common["generator"],
+                                   normalize=False) * pipe.scheduler.init_noise_sigma
+            noise = "autoregressive"
         with weights.applied(pipe.unet, num_frames) as attention:
             frames = pipe(clip.prompt, num_frames=num_frames, attention=attention, noise=noise,
-                          noise_weight=noise_weight, **common).frames
+                          noise_weight=noise_weight, latents=latents, **common).frames
     else:
         raise ValueError(f"method={method!r} is not allowed; use 'recurrent', 'sparse_causal', 'untuned' or 'direct2v'")
     return as_frames(frames)
@@ -217,6 +228,7 @@ def main(argv=None) -> None:
         "recurrent, independent noise": ("recurrent", recurrent, "independent"),
         "recurrent, shared noise": ("recurrent", recurrent, "shared"),
         "recurrent, autoregressive noise": ("recurrent", recurrent, "autoregressive"),
+        "recurrent, autoregressive noise, report's variance": ("recurrent", recurrent, "autoregressive_unnormalised"),
         "sparse-causal (Tune-A-Video)": ("sparse_causal", sparse, "independent"),
         "untuned, cross-frame": ("untuned", None, "independent"),
         "zero-shot DirecT2V (RVM)": ("direct2v", None, "independent"),
