@@ -536,7 +536,7 @@ def test_transformers_director_on_smollm2(tmp_path):
     assert director.model.endswith("SmolLM2-135M-Instruct.Q4_1.gguf")
     replies = []
     complete = director._complete
-    director._complete = lambda messages: replies.append(complete(messages)) or replies[-1]
+    director._complete = lambda messages, n: replies.append(complete(messages, n)) or replies[-1]
     start = time.monotonic()
     try:
         script = director.direct("a red ball rolls from left to right", num_frames=3)
