@@ -362,3 +362,21 @@ def test_constrained_smollm2_writes_world_captions():
                              camera=False)
     assert len(script.frames) == 4 and all(re.fullmatch(caption_pattern(), f) for f in script.frames)
     assert all(read_frame(f) is not None for f in script.frames)
+
+
+def test_the_command_writes_records_and_table_and_skips_openai_without_a_key(tmp_path, monkeypatch, capsys):
+    from direct2v.director.bench import main
+
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
+    assert main(["--directors", "storyboard,openai", "--frames", "3", "--out", str(tmp_path)]) == 0
+    data = json.loads((tmp_path / "records.json").read_text())
+    assert data["skipped"] == ["openai"] and data["num_frames"] == 3
+    assert data["command"] == "python -m direct2v.director.bench --directors storyboard,openai --frames 3 --out " + str(tmp_path)
+    assert {r["director"] for r in data["records"]} == {"storyboard", "storyboard+lift"}
+    table = (tmp_path / "table.md").read_text()
+    assert "| storyboard | 3 | 12 |" in table and "| storyboard+lift | 6 | 12 |" in table
+    for bad in (["--directors", "gpt5"], ["--frames", "1"], ["--directors", "openai"]):
+        with pytest.raises(SystemExit):
+            main(bad + ["--out", str(tmp_path / "never")])
+    assert not (tmp_path / "never").exists()

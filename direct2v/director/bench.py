@@ -308,7 +308,7 @@ def markdown(rows: list[dict]) -> str:
 
 def main(argv=None) -> int:
     """``python -m direct2v.director.bench [--directors ...] [--frames F] [--out DIR]``."""
-    from ..runtime import write_text_atomic
+    from ..runtime import atomic_paths
 
     parser = argparse.ArgumentParser(prog="python -m direct2v.director.bench", description=__doc__.split("\n")[0])
     parser.add_argument("--directors", default=",".join(DIRECTORS),
@@ -339,10 +339,11 @@ def main(argv=None) -> int:
     rows = summary(records)
     command = "python -m direct2v.director.bench " + " ".join(argv if argv is not None else sys.argv[1:])
     out = Path(args.out)
-    write_text_atomic(out / "records.json", json.dumps(
-        {"command": command.strip(), "num_frames": args.frames, "skipped": skipped,
-         "threads": os.environ.get("OMP_NUM_THREADS"), "records": records}, indent=1) + "\n")
-    write_text_atomic(out / "table.md", f"`{command.strip()}`\n\n" + markdown(rows))
+    with atomic_paths(out / "records.json", out / "table.md") as (records_file, table_file):   # both or neither
+        Path(records_file).write_text(json.dumps(
+            {"command": command.strip(), "num_frames": args.frames, "skipped": skipped,
+             "threads": os.environ.get("OMP_NUM_THREADS"), "records": records}, indent=1) + "\n")
+        Path(table_file).write_text(f"`{command.strip()}`\n\n" + markdown(rows))
     print(markdown(rows))
     return 0
 

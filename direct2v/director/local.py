@@ -96,7 +96,7 @@ class TransformersDirector(Director):
             except (OSError, ValueError) as err:
                 raise DirectorError(f"could not load the chat model {self.model!r}: {err}") from err
             self._model = model.to(self.device, self.dtype).eval()
-        if self.constrained and self._lltokenizer is None:
+        if self.constrained and self._lltokenizer is None:   # here, or at the first constrained reply
             self._lltokenizer = llguidance_tokenizer(self._tokenizer)
         return self
 
