@@ -290,7 +290,9 @@ def test_each_check_fails_for_its_own_reason():
     assert _failed(score_frames(move, None, 4)) == set(CHECKS)                      # no script
     assert _failed(score_frames(move, frames[:3], 4)) == set(CHECKS)                # wrong count
     vague = frames[:3] + ["a red ball rolling on a sunny day"]                     # no size, no place
-    assert _failed(score_frames(move, vague, 4)) == set(CHECKS)
+    assert _failed(score_frames(move, vague, 4)) == set(CHECKS) - {"valid"}
+    empty = frames[:3] + ["the sun is shining"]                                    # no object at all
+    assert _failed(score_frames(move, empty, 4)) == set(CHECKS)
     overlap = frames[:3] + ["a large red circle in the center and a large blue square in the center, day background"]
     assert _failed(score_frames(move, overlap, 4)) == set(CHECKS) - {"valid"}
     colour = next(s for s in KNOWN if s.prompt == "a green triangle turns purple")

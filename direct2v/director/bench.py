@@ -6,9 +6,9 @@ without any image model: every frame is read by the world's caption parser
 renderer (:func:`direct2v.shapes.render.render_story`), and the story's events are checked on
 what was drawn, frame by frame. Each script gets five checks, each true or false:
 
-* ``valid``: the director gave F frames, and the parser reads a whole scene from every frame
-  (every object's colour, shape, size, row and column, and the background);
-* ``possible``: every scene is one the world can draw (1 to 3 objects, none overlapping);
+* ``valid``: the director gave F frames, and the parser reads an object from every frame;
+* ``possible``: every frame is a scene the world can draw: every object's colour, shape, size, row
+  and column stated, a background, 1 to 3 objects, none overlapping;
 * ``objects``: every frame shows the story's objects, with their colours, and no others
   (an object that appears later may be missing before);
 * ``event``: the stated event happens as stated: the object moves the stated way (at least
@@ -120,12 +120,12 @@ def in_order_of_appearance(scenes: list[Scene]) -> list[Scene]:
 
 def drawn_story(frames: list[str]):
     """``(checks, truth, backgrounds)``: valid/possible, and per frame what the renderer drew."""
-    scenes = [read_frame(f) for f in frames]
-    if any(s is None for s in scenes):
+    if not all(parse(f).objects for f in frames):
         return {"valid": False, "possible": False}, None, None
-    scenes = in_order_of_appearance(scenes)
-    if not all(s.is_valid() for s in scenes):
+    scenes = [read_frame(f) for f in frames]
+    if any(s is None or not s.is_valid() for s in scenes):
         return {"valid": True, "possible": False}, None, None
+    scenes = in_order_of_appearance(scenes)
     _, truth = render_story(scenes, seed=0, consistent=True, return_truth=True)
     return {"valid": True, "possible": True}, truth, [s.background for s in scenes]
 
