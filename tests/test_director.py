@@ -536,7 +536,7 @@ def test_transformers_director_on_smollm2(tmp_path):
     assert director.model.endswith("SmolLM2-135M-Instruct.Q4_1.gguf")
     replies = []
     complete = director._complete
-    director._complete = lambda messages: replies.append(complete(messages)) or replies[-1]
+    director._complete = lambda messages, n: replies.append(complete(messages, n)) or replies[-1]
     start = time.monotonic()
     try:
         script = director.direct("a red ball rolls from left to right", num_frames=3)
@@ -650,3 +650,36 @@ def test_storyboard_matches_its_golden_record():
         assert storyboard_record(prompt) == golden[prompt], prompt
     ok = [p for p in golden if "error" not in golden[p]["8"]]
     assert len(ok) >= 30 and len(golden) - len(ok) >= 6   # both kinds are recorded
+
+
+# --- structured output on an OpenAI-compatible server ----------------------------------------
+def test_openai_constrained_sends_the_frames_schema(server):
+    from direct2v.director.constrained import response_format
+
+    frames = ["a medium red circle in the middle left, day background",
+              "a medium red circle in the middle right, day background"]
+    server.reply(json.dumps({"frames": frames})).reply(json.dumps(FOUR))
+    script = make(server, constrained=True, target="shapes").direct("a red ball moves", num_frames=2)
+    assert script.frames == frames
+    assert server.requests[0]["response_format"] == response_format(2, "shapes")
+    make(server).direct("a red ball", num_frames=4)   # off by default
+    assert "response_format" not in server.requests[1]
+
+
+def test_openai_server_that_refuses_the_schema_is_asked_without_it(server, caplog):
+    server.reply("response_format is not supported", status=400).reply(json.dumps(FOUR)).reply(json.dumps(FOUR))
+    director = make(server, constrained=True)
+    with caplog.at_level("WARNING", logger="direct2v.director"):
+        assert director.direct("a red ball", num_frames=4).frames == FOUR
+    assert "response_format" in server.requests[0] and "response_format" not in server.requests[1]
+    assert "refused the response_format" in caplog.text and not director.constrained
+    director.direct("a red ball", num_frames=4)   # not sent again
+    assert len(server.requests) == 3 and "response_format" not in server.requests[2]
+
+
+def test_openai_other_refusals_are_errors_as_before(server):
+    server.reply("bad model", status=400)
+    with pytest.raises(DirectorError, match="HTTP 400"):
+        make(server).direct("a red ball", num_frames=4)
+    with pytest.raises(ValueError, match="constrained='yes'"):
+        make(server, constrained="yes")

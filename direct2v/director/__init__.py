@@ -10,7 +10,9 @@ One abstract prompt in, F frame-level prompts out, at R fps, from one of three d
   and writes one canonical caption and the ground-truth scene per frame.
 
 ``instruction`` holds the paper's instruction as data, ``parsing`` reads and repairs replies,
-``cache`` replays replies offline, ``script`` is the output.
+``cache`` replays replies offline, ``script`` is the output. ``constrained`` holds a local model's
+reply to exactly F frames in the shapes world's grammar (constrained decoding), and ``bench``
+measures any director on the world's ground truth (``python -m direct2v.director.bench``).
 """
 from .base import Director
 from .cache import ReplyCache

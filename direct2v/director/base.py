@@ -3,7 +3,8 @@
 :class:`Director` holds the conversation logic every LLM backend shares: send the instruction,
 read the list from the reply (:func:`parse_frames`), ask once more when the count is wrong,
 replay from the :class:`ReplyCache`, and continue the conversation to double the frame rate.
-A backend supplies only :meth:`Director._complete` (messages in, reply text out).
+A backend supplies only :meth:`Director._complete` (messages and the frame count in, reply text
+out; the count is what a constrained backend holds the reply to).
 """
 from __future__ import annotations
 
@@ -48,27 +49,30 @@ def make_cache(cache) -> ReplyCache | None:
 class Director:
     """Base class: ``direct(prompt, num_frames, fps, camera) -> Script`` and ``lift(script)``.
 
-    ``target="shapes"`` adds the miniature model's vocabulary to the instruction.
+    ``target="shapes"`` adds the miniature model's vocabulary to the instruction; ``examples``
+    (prompts the storyboard can direct) add worked examples to it (:func:`build_instruction`).
     """
 
     backend = "base"
 
     def __init__(self, model: str, *, temperature: float = 0.0, seed: int | None = 0,
-                 target: str | None = None, cache=None):
-        build_instruction("x", target=target)  # validates target early
+                 target: str | None = None, examples: tuple[str, ...] = (), cache=None):
+        build_instruction("x", target=target, examples=examples)  # validates target and examples early
         self.model = model
         self.temperature = float(temperature)
         self.seed = seed
         self.target = target
+        self.examples = tuple(examples)
         self.cache = make_cache(cache)
 
     def __repr__(self) -> str:
         return (f"{type(self).__name__}(model={self.model!r}, temperature={self.temperature}, "
-                f"seed={self.seed!r}, target={self.target!r})")
+                f"seed={self.seed!r}, target={self.target!r}"
+                + (f", examples={len(self.examples)}" if self.examples else "") + ")")
 
     # --- what a backend implements --------------------------------------------------------
-    def _complete(self, messages: list[dict]) -> str:
-        """The assistant's reply to ``messages`` (OpenAI chat format)."""
+    def _complete(self, messages: list[dict], num_frames: int) -> str:
+        """The assistant's reply to ``messages`` (OpenAI chat format), which asks for ``num_frames`` frames."""
         raise NotImplementedError
 
     def _settings(self) -> dict:
@@ -82,7 +86,7 @@ class Director:
     # --- the method -------------------------------------------------------------------------
     def instruction(self, prompt: str, num_frames: int = 8, fps: float = 1, camera: bool = True) -> str:
         """The first message :meth:`direct` sends (Fig. 14)."""
-        return build_instruction(prompt, num_frames, fps, camera, target=self.target)
+        return build_instruction(prompt, num_frames, fps, camera, target=self.target, examples=self.examples)
 
     def direct(self, prompt: str, num_frames: int = 8, fps: float = 1, camera: bool = True) -> Script:
         """Ask the LLM for ``num_frames`` frame prompts at ``fps`` for ``prompt`` (Sec. 3.3)."""
@@ -118,7 +122,7 @@ class Director:
         replies: list[str] = []
 
         def ask(msgs):
-            reply = replay.pop(0) if replay else self._complete(msgs)
+            reply = replay.pop(0) if replay else self._complete(msgs, num_frames)
             replies.append(reply)
             return reply
 

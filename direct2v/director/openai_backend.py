@@ -8,6 +8,12 @@ are credentials in the server's address (``http://user:secret@host/v1?key=secret
 (:func:`redact`) from every reply (a server may echo the request's ``Authorization`` header into its
 answer) and every error, before anything stores or shows them.
 A local server without authentication still needs the argument said out loud: ``api_key="none"``.
+
+``constrained=True`` asks for structured output: an OpenAI ``response_format`` JSON schema of
+exactly F frames (shapes-world captions with ``target="shapes"``,
+:func:`direct2v.director.constrained.frames_schema`). Not every server takes one; a server that
+refuses it (HTTP 400 or 422) is asked again without it, once, with a warning, and from then on
+this director does not send it.
 """
 from __future__ import annotations
 
@@ -19,6 +25,7 @@ import time
 from urllib.parse import parse_qsl, quote, unquote, urlsplit
 
 from .base import Director, log
+from .constrained import response_format
 from .parsing import DirectorError
 
 
@@ -59,6 +66,9 @@ def redact(text: str, secrets) -> str:
     return text
 
 
+FORMAT_REFUSED = "the server refused the response_format"
+
+
 class OpenAIDirector(Director):
     """Frame director on an OpenAI-compatible server (the paper used GPT-4, GPT-3.5 and Bard).
 
@@ -70,6 +80,7 @@ class OpenAIDirector(Director):
     Errors are raised without the client's exception attached, and the key and the address's
     credentials are removed from their text and from every reply, so no traceback, log, cache record,
     script or frame shows them. ``max_tokens=None`` leaves the reply length to the server.
+    ``constrained``: send a ``response_format`` schema where the server accepts it (module docstring).
     """
 
     backend = "openai"
@@ -77,8 +88,12 @@ class OpenAIDirector(Director):
     def __init__(self, model: str = "gpt-4o-mini", *, api_key: str | None = None,
                  base_url: str | None = None, temperature: float = 0.7, seed: int | None = 0,
                  timeout: float = 60.0, retries: int = 3, backoff: float = 1.0,
-                 max_tokens: int | None = None, target: str | None = None, cache=None):
-        super().__init__(model, temperature=temperature, seed=seed, target=target, cache=cache)
+                 max_tokens: int | None = None, target: str | None = None,
+                 examples: tuple[str, ...] = (), constrained: bool = False, cache=None):
+        super().__init__(model, temperature=temperature, seed=seed, target=target, examples=examples,
+                         cache=cache)
+        if not isinstance(constrained, bool):
+            raise ValueError(f"constrained={constrained!r} is not allowed; give True or False")
         try:
             import openai
         except ImportError as err:  # pragma: no cover - depends on the installation
@@ -98,6 +113,7 @@ class OpenAIDirector(Director):
         if max_tokens is not None and (not isinstance(max_tokens, int) or max_tokens < 1):
             raise ValueError(f"max_tokens={max_tokens!r} is not allowed; give None or a positive integer")
         self.timeout, self.retries, self.backoff, self.max_tokens = timeout, retries, backoff, max_tokens
+        self.constrained = constrained   # set to False when the server refuses a response_format
         self._openai = openai
         # the client keeps the key; retries are ours, so that tests can make backoff tiny
         self._client = openai.OpenAI(api_key=key, base_url=base_url, timeout=timeout, max_retries=0)
@@ -106,11 +122,13 @@ class OpenAIDirector(Director):
 
     def __repr__(self) -> str:
         return (f"OpenAIDirector(model={self.model!r}, base_url={self.base_url!r}, "
-                f"temperature={self.temperature}, seed={self.seed!r}, target={self.target!r})")
+                f"temperature={self.temperature}, seed={self.seed!r}, target={self.target!r}, "
+                f"constrained={self.constrained})")
 
     def _settings(self) -> dict:
         # the server decides the reply too; its address is hashed so that no record holds it
-        return {"max_tokens": self.max_tokens, "server": hashlib.sha256(self.base_url.encode()).hexdigest()[:16]}
+        return {"max_tokens": self.max_tokens, "constrained": self.constrained,
+                "server": hashlib.sha256(self.base_url.encode()).hexdigest()[:16]}
 
     def _delay(self, attempt: int, err) -> float:
         retry_after = None
@@ -130,14 +148,22 @@ class OpenAIDirector(Director):
     def _source(self) -> str:
         return f"the chat server at {self.base_url} (model {self.model!r})"
 
-    def _complete(self, messages: list[dict]) -> str:
+    def _complete(self, messages: list[dict], num_frames: int) -> str:
         request = {"model": self.model, "messages": messages, "temperature": self.temperature}
         if self.seed is not None:
             request["seed"] = self.seed
         if self.max_tokens is not None:
             request["max_tokens"] = self.max_tokens
         where = f"{self.base_url} (model {self.model!r})"
+        if self.constrained:
+            request["response_format"] = response_format(num_frames, self.target)
         response, failure = self._request(request, where)
+        if failure is FORMAT_REFUSED:
+            log.warning("the chat server at %s refused the response_format schema; asking again without it "
+                        "(constrained=False from now on)", where)
+            self.constrained = False
+            del request["response_format"]
+            response, failure = self._request(request, where)
         if failure is not None:  # raised here, outside the handler: no chained client error holds the key
             raise DirectorError(self._redact(failure))
         try:
@@ -171,6 +197,8 @@ class OpenAIDirector(Director):
                 time.sleep(delay)
                 attempt += 1
             except openai.APIStatusError as err:
+                if err.status_code in (400, 422) and "response_format" in request:
+                    return None, FORMAT_REFUSED
                 return None, (f"the chat server at {where} refused the request "
                               f"(HTTP {err.status_code}, {type(err).__name__}): {self._redact(str(err))}")
             except openai.OpenAIError as err:
