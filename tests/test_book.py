@@ -299,3 +299,13 @@ def test_the_kit_links_the_published_book():
     assert CONFIG["repository"]["url"] == "https://github.com/direct2v/direct2v"   # Pages serves owner.github.io/name
     assert url in (ROOT / "book" / "syllabus.md").read_text() and url in (ROOT / "README.md").read_text()
     assert "upload-pages-artifact" in (ROOT / ".github" / "workflows" / "book.yml").read_text()
+
+
+def test_latent_chapter_swaps_in_ddim_without_clipping_the_latents():
+    """The miniature's scheduler config does not name clip_sample, so DDIMScheduler.from_config would take its
+    default (clip to [-1, 1]) and ruin unit-variance latents: the sampler cell must turn it off."""
+    config = json.loads((ROOT / "direct2v/shapes/weights/scheduler/scheduler_config.json").read_text())
+    sampler_cell = next(text(c) for c in cells("book/latent_diffusion_in_miniature")
+                        if c["cell_type"] == "code" and "DDIMScheduler" in text(c))
+    if config.get("clip_sample", True):
+        assert '{"clip_sample": False} if cls is DDIMScheduler' in sampler_cell
