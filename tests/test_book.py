@@ -269,6 +269,10 @@ def test_query_key_answers_agree_with_what_they_compute():
     answers = exercises("book/query_key_correspondence")
     assert f"{confidence[3]:.4f}" in answers[2] and confidence[1] < confidence[3] < confidence[0]
     assert f"{round(0.2 * 256)} tokens" in answers[3] and f"{round(0.2 * 4096)} tokens" in answers[3]
+    # no unmeasured claim about Stable Diffusion's features
+    text_ = " ".join(markdown("book/query_key_correspondence").split())
+    assert "Whether Stable Diffusion's features tell a ball from a square here is not measured in this book" in text_
+    assert "Stable Diffusion's features tell a ball from a square;" not in text_
     # exercise 4 must not assert what section 5 measures: the mask's place is read from the run
     assert "section 5" in answers[4] and "ratio above 1" in answers[4]
 
