@@ -70,6 +70,7 @@ from .metrics import (CLIPScorer, NARRATIVE_KEYS, as_video, avg_dist, background
                       cluster_bootstrap_ci, decoration_consistency, identity_consistency, narrative_accuracy,
                       paired_cluster_bootstrap_ci, video_avg_dist, warping_error)
 from .runtime import atomic_paths
+from .attention import authors_layers
 from .settings import PAPER_INTERACTION
 from .shapes.model import GUIDANCE as SHAPES_GUIDANCE
 
@@ -106,26 +107,6 @@ GUIDANCE = SHAPES_GUIDANCE
 """Classifier-free guidance of the runs. The paper uses 12.0 with Stable Diffusion; the shapes miniature at 12.0
 paints wrong, over-saturated colours (a red ball comes out yellow or blue), so it is evaluated at the scale its
 own quality bars were measured at (``direct2v.shapes.model.GUIDANCE``)."""
-MAPPED_LEVELS = 2
-"""The one setting of the main rows' layers: frame interaction acts on the self-attention of the ``MAPPED_LEVELS``
-highest-resolution decoder levels that have attention (:func:`authors_layers`), as the authors' released code
-maps SD 1.5's ``up_blocks.2-3`` (:data:`direct2v.attention.RELEASED_CODE_LAYERS`); in the miniature (three decoder
-levels, all with attention) these are ``up_blocks.1-2``. The paper's text speaks of "the self-attention layers"
-in general; the ablation row ``rvm_all`` maps every layer."""
-
-
-def authors_layers(unet, levels: int = MAPPED_LEVELS) -> tuple[str, ...]:
-    """The ``levels`` highest-resolution decoder levels of ``unet`` with attention, as name prefixes (the decoder
-    runs from low to high resolution): SD 1.5 gives ``("up_blocks.2", "up_blocks.3")``, the miniature
-    ``("up_blocks.1", "up_blocks.2")``."""
-    kinds = unet.config["up_block_types"]
-    with_attention = [f"up_blocks.{i}" for i, kind in enumerate(kinds) if "CrossAttn" in kind]
-    if len(with_attention) < levels:
-        raise ValueError(f"levels={levels} is not allowed for a UNet with {len(with_attention)} decoder levels "
-                         "with attention; use fewer")
-    return tuple(with_attention[-levels:])
-
-
 AUTHORS = "authors"
 """``attention_layers`` of a row in ``METHODS`` that :func:`generate_batch` replaces by :func:`authors_layers`."""
 METHODS: dict[str, tuple[str, dict | None]] = {  # name -> (label, pipeline arguments; None: the peer)

@@ -8,6 +8,7 @@ import pytest
 from transformers import CLIPModel
 
 from direct2v import evaluate as E
+from direct2v.attention import authors_layers
 from direct2v.director import StoryboardDirector
 
 
@@ -43,11 +44,11 @@ def test_the_main_rows_map_the_authors_layers_and_the_ablation_every_layer():
 
     sd15 = SimpleNamespace(config={"up_block_types": ["UpBlock2D", "CrossAttnUpBlock2D", "CrossAttnUpBlock2D",
                                                       "CrossAttnUpBlock2D"]})
-    assert E.authors_layers(sd15) == RELEASED_CODE_LAYERS
+    assert authors_layers(sd15) == RELEASED_CODE_LAYERS
     shipped = SimpleNamespace(config=json.loads((WEIGHTS / "unet" / "config.json").read_text()))
-    assert E.authors_layers(shipped) == ("up_blocks.1", "up_blocks.2")
+    assert authors_layers(shipped) == ("up_blocks.1", "up_blocks.2")
     with pytest.raises(ValueError, match="levels=5"):
-        E.authors_layers(sd15, levels=5)
+        authors_layers(sd15, levels=5)
     for method, (_, args) in E.METHODS.items():
         if args is not None and args["attention"] != "self":
             assert args.get("attention_layers") == (None if method == "rvm_all" else E.AUTHORS), method
@@ -64,7 +65,7 @@ def test_a_video_made_in_a_batch_equals_the_video_made_alone(tiny_folder):
     for method in ("rvm_dsf", "sparse_causal", "random"):
         for noise in ("warm_start", "independent"):
             args = dict(num_inference_steps=6, guidance_scale=1.5, output_type="np", noise=noise,
-                        **{**E.METHODS[method][1], "attention_layers": E.authors_layers(pipe.unet)})
+                        **{**E.METHODS[method][1], "attention_layers": authors_layers(pipe.unet)})
             many = pipe.videos(prompts, [3, 4, 5], **args)
             for p, seed, video in zip(prompts, (3, 4, 5), many):
                 alone = pipe(p, seed=seed, **args).frames

@@ -124,8 +124,9 @@ def test_targets_read_the_study_and_the_transfer_at_the_study_layers():
 
     rows = rows_for("move", 0, 0.4, 0.9, 0.8) + rows_for("appear later", 1, 0.4, 0.9, 0.5)
     summary = stage.study_summary(rows)
-    level = "+".join(stage.STUDY_LAYERS)
-    got = {t: (m, met) for t, m, _, met in stage.targets(summary, {level: dict(transfer=0.75, fragments=0.1, n=20)})}
+    level = "up_blocks.1+up_blocks.2"
+    got = {t: (m, met) for t, m, _, met in stage.targets(summary, {level: dict(transfer=0.75, fragments=0.1, n=20)},
+                                                         ("up_blocks.1", "up_blocks.2"))}
     assert got["decorations kept, RVM"] == ("90% [90, 90]", True)
     assert got["decorations kept, RVM - self-attention"][1] is True
     assert got["pattern kept, self-attention"][1] is True

@@ -12,15 +12,15 @@ from ..settings import ATTENTION_MODES, MODES, VALUE_MAPPING_MODES
 from .controller import FrameInteraction
 from .functional import (blocked_confidence, dual_softmax_confidence, filtered_queries, mapped_attention,
                          reference_keys, sparse_causal_attention, value_mapping_attention)
-from .processor import (ORIGINAL_PROCESSORS, RELEASED_CODE_LAYERS, AttentionRecord, FrameInteractionProcessor,
-                        capture, install_frame_interaction, layer_matches, select_layers, self_attention_layers,
+from .processor import (MAPPED_LEVELS, ORIGINAL_PROCESSORS, RELEASED_CODE_LAYERS, AttentionRecord,
+                        FrameInteractionProcessor, authors_layers, capture, install_frame_interaction, layer_matches, select_layers, self_attention_layers,
                         swap_self_attention, uninstall_frame_interaction)
 
 __all__ = [
     "ATTENTION_MODES", "MODES", "VALUE_MAPPING_MODES", "FrameInteraction", "blocked_confidence", "dual_softmax_confidence",
     "filtered_queries",
     "mapped_attention", "reference_keys", "sparse_causal_attention", "value_mapping_attention",
-    "RELEASED_CODE_LAYERS", "AttentionRecord", "FrameInteractionProcessor", "capture",
+    "MAPPED_LEVELS", "RELEASED_CODE_LAYERS", "authors_layers", "AttentionRecord", "FrameInteractionProcessor", "capture",
     "install_frame_interaction", "self_attention_layers", "uninstall_frame_interaction", "ORIGINAL_PROCESSORS",
     "layer_matches", "select_layers", "swap_self_attention",
 ]

@@ -19,6 +19,27 @@ from .functional import reference_keys, sparse_causal_attention, value_mapping_a
 # highest-resolution decoder stages). The paper's text speaks of the self-attention layers of the
 # U-Net in general, so the default here is every self-attention layer; pass this to follow the code.
 RELEASED_CODE_LAYERS = ("up_blocks.2", "up_blocks.3")
+MAPPED_LEVELS = 2
+"""The one setting of the authors' layers, used by the evaluation's main rows (``direct2v.evaluate``) and the
+miniature's stage (``direct2v.shapes.stage``): frame interaction acts on the self-attention of the ``MAPPED_LEVELS``
+highest-resolution decoder levels that have attention (:func:`authors_layers`), as the authors' released code
+maps SD 1.5's ``up_blocks.2-3`` (:data:`direct2v.attention.RELEASED_CODE_LAYERS`); in the miniature (three decoder
+levels, all with attention) these are ``up_blocks.1-2``. The paper's text speaks of "the self-attention layers"
+in general; the ablation row ``rvm_all`` maps every layer."""
+
+
+def authors_layers(unet, levels: int = MAPPED_LEVELS) -> tuple[str, ...]:
+    """The ``levels`` highest-resolution decoder levels of ``unet`` with attention, as name prefixes (the decoder
+    runs from low to high resolution): SD 1.5 gives ``("up_blocks.2", "up_blocks.3")``, the miniature
+    ``("up_blocks.1", "up_blocks.2")``."""
+    kinds = unet.config["up_block_types"]
+    with_attention = [f"up_blocks.{i}" for i, kind in enumerate(kinds) if "CrossAttn" in kind]
+    if len(with_attention) < levels:
+        raise ValueError(f"levels={levels} is not allowed for a UNet with {len(with_attention)} decoder levels "
+                         "with attention; use fewer")
+    return tuple(with_attention[-levels:])
+
+
 ORIGINAL_PROCESSORS = "_direct2v_original_processors"
 """The UNet attribute where :func:`swap_self_attention` keeps the processors it replaced."""
 

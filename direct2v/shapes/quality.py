@@ -224,12 +224,13 @@ def stage_markdown(results: dict) -> str:
                  for level, r in results["transfer"].items()]
     if "interaction" in results:
         from . import stage
+        layers = results["interaction_layers"]
         rows += ["", "Frame interaction on held-out stories (`stage.interaction_study`, warm start, mapping at "
-                 f"{', '.join(stage.STUDY_LAYERS)}, seeds 0-2): adjacent frames that keep the pattern (identity) and the "
+                 f"{', '.join(layers)}, the authors' layers; seeds 0-2): adjacent frames that keep the pattern (identity) and the "
                  "decorations, and the share of frames the detector reads as their caption (narrative); intervals "
                  "resample whole stories; differences are paired.", "", stage.study_table(results["interaction"]).strip(),
                  "", "The stage's targets:", "",
-                 stage.targets_table(stage.targets(results["interaction"], results.get("transfer"))).strip()]
+                 stage.targets_table(stage.targets(results["interaction"], results.get("transfer"), layers)).strip()]
     if "correspondence" in results:
         rows += ["", "Query-key correspondence (`stage.correspondence`): object queries of frame f whose most attended "
                  "key in the reference frame lies on the same object, which moved three columns (chance: the object's "
@@ -289,10 +290,14 @@ def main(argv=None) -> dict:
     if args.stage:
         from . import stage
         results["stage"] = stage.stage(video_pipe, steps=args.stage_steps)
+        from ..attention import authors_layers
+
+        layers = authors_layers(video_pipe.unet)
         results["transfer"] = stage.appearance_transfer(video_pipe, steps=args.stage_steps,
-                                                        levels=(None, stage.STUDY_LAYERS) + stage.LEVELS)
+                                                        levels=(None, layers) + stage.LEVELS)
         results["interaction"] = stage.study_summary(stage.interaction_study(
-            video_pipe, layers=list(stage.STUDY_LAYERS), seeds=(0, 1, 2), steps=args.stage_steps))
+            video_pipe, layers=list(layers), seeds=(0, 1, 2), steps=args.stage_steps))
+        results["interaction_layers"] = list(layers)
         results["correspondence"] = stage.correspondence(video_pipe, steps=args.stage_steps)
     table = markdown(results)
     command = "python -m direct2v.shapes.quality " + " ".join(shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:]))

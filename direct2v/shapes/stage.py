@@ -76,9 +76,6 @@ STAGE_STORIES = (
 )
 """Held-out stories (none is in :data:`direct2v.evaluate.STORIES`) whose objects are medium or large, so that
 their patterns show; every background and every story kind of the evaluation, each kind at least twice."""
-STUDY_LAYERS = ("up_blocks.1", "up_blocks.2")
-"""Where value mapping acts in the stage's targets: the miniature's two highest-resolution decoder levels (16x16 and
-8x8 tokens), the analogue of the authors' released code's ``up_blocks.2``-``up_blocks.3`` of Stable Diffusion 1.5."""
 RULES = {
     "self": dict(attention="self"),
     "cross_frame": dict(attention="cross_frame"),
@@ -339,9 +336,11 @@ CHANGING_KINDS = ("appear later", "colour change", "day to night")
 """Story kinds whose later frames differ from the first (the paper's Fig. 7: first-frame mapping against RVM)."""
 
 
-def targets(summary: dict, transfer: dict | None = None) -> list[tuple[str, str, str, bool | None]]:
+def targets(summary: dict, transfer: dict | None = None, layers=("up_blocks.1", "up_blocks.2")
+            ) -> list[tuple[str, str, str, bool | None]]:
     """The stage issue's targets as ``(target, measured, bar, met)`` rows, from :func:`study_summary` (warm start,
-    the rules at :data:`STUDY_LAYERS`) and, when given, :func:`appearance_transfer` (its ``STUDY_LAYERS`` entry).
+    the rules at the authors' layers, :func:`direct2v.attention.authors_layers`: the miniature's ``up_blocks.1-2``)
+    and, when given, :func:`appearance_transfer` (its entry for ``layers`` mapped together).
     ``met`` is None for the paper's two ablations, which are reported, not barred."""
     everything = summary["all"]
 
@@ -362,9 +361,9 @@ def targets(summary: dict, transfer: dict | None = None) -> list[tuple[str, str,
     worst = min((summary[k]["rvm"]["narrative"]["diff"] for k in summary if k not in ("all", "all but day to night")),
                 key=lambda t: t[0])
     rows.append(("narrative, RVM - self-attention, worst story kind", fmt(worst, True), ">= -3 points", worst[0] >= -0.03))
-    if transfer is not None and "+".join(STUDY_LAYERS) in transfer:
-        t = transfer["+".join(STUDY_LAYERS)]
-        rows.append((f"appearance transfer at {'+'.join(STUDY_LAYERS)}", f"{100 * t['transfer']:.0f}% ({t['n']} pairs)",
+    if transfer is not None and _level_name(tuple(layers)) in transfer:
+        t = transfer[_level_name(tuple(layers))]
+        rows.append((f"appearance transfer at {_level_name(tuple(layers))}", f"{100 * t['transfer']:.0f}% ({t['n']} pairs)",
                      ">= 70%", t["transfer"] >= 0.70))
         rows.append(("fragments", f"{100 * t['fragments']:.0f}%", "<= 5%", t["fragments"] <= 0.05))
     for kind in CHANGING_KINDS:

@@ -19,6 +19,12 @@ Geometry, in pixels of the 64 x 64 canvas (a pixel ``i`` covers ``[i, i + 1)``):
   a large object at "far left" (clamped to 14.3) versus "left" (17).
 * Validation checks the *worst-case* boxes (largest size jitter, largest centre jitter), at
   least ``MIN_GAP`` px apart, so the renderer's jitter can never make objects overlap.
+
+Version 3 (``shapes_world.md``, "Version 3 (open)"): one candidate rule was piloted, objects of one scene
+sharing one pattern (``render(..., shared_pattern=True)``), so that copying a pattern across the image
+becomes self-attention's job. It is not adopted: after 2,000 steps of fine-tuning it moved appearance
+transfer by two of 22 pairs (the model card's notes 11-14 say what was measured and what to try next).
+The world the shipped model is trained on is version 2.
 """
 from __future__ import annotations
 
