@@ -313,3 +313,11 @@ def test_latent_chapter_swaps_in_ddim_without_clipping_the_latents():
                         if c["cell_type"] == "code" and "DDIMScheduler" in text(c))
     if config.get("clip_sample", True):
         assert '{"clip_sample": False} if cls is DDIMScheduler' in sampler_cell
+
+
+def test_the_bibliography_parses():
+    """A broken entry stops the whole book build (sphinxcontrib-bibtex reads every entry at start-up)."""
+    from pybtex.database import parse_file
+
+    entries = parse_file(str(ROOT / "references.bib")).entries
+    assert len(entries) >= 30
