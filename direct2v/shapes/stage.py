@@ -377,13 +377,11 @@ def targets(summary: dict, transfer: dict | None = None, layers=("up_blocks.1", 
 
 
 def _difference(summary: dict, kind: str, rule: str, other: str) -> str:
-    """Paired difference of two rules' narrative accuracy in one kind, from their differences to self-attention."""
-    a, b = summary[kind][rule]["narrative"], summary[kind][other]["narrative"]
-    if "values" not in a or "values" not in b:
-        return f"{100 * (a['mean'][0] - b['mean'][0]):+.0f} points"
+    """Paired difference of two rules' narrative accuracy in one kind, from their per-story values."""
     from ..metrics import bootstrap_ci
 
-    t = bootstrap_ci(np.asarray(a["values"]) - np.asarray(b["values"]))
+    a, b = summary[kind][rule]["narrative"]["values"], summary[kind][other]["narrative"]["values"]
+    t = bootstrap_ci(np.asarray(a) - np.asarray(b))
     return f"{100 * t[0]:+.0f} [{100 * t[1]:+.0f}, {100 * t[2]:+.0f}] points"
 
 
