@@ -8,8 +8,9 @@ from diffusers import UNet2DConditionModel
 from diffusers.models.attention_processor import Attention, AttnProcessor2_0
 
 from direct2v.attention import (RELEASED_CODE_LAYERS, FrameInteraction, FrameInteractionProcessor,
-                                blocked_confidence, capture, dual_softmax_confidence, install_frame_interaction,
-                                reference_keys, uninstall_frame_interaction, value_mapping_attention)
+                                blocked_confidence, capture, chunked_confidence, dual_softmax_confidence,
+                                install_frame_interaction, reference_keys, uninstall_frame_interaction,
+                                value_mapping_attention, value_mapping_details)
 
 try:
     from diffusers.pipelines.text_to_video_synthesis.pipeline_text_to_video_zero import CrossFrameAttnProcessor2_0
@@ -90,29 +91,29 @@ def test_chunked_confidence_equals_dense(n, chunk):
 
     s = q @ k.transpose(-1, -2) / 8 ** 0.5  # the obvious way
     dense = (torch.softmax(s, dim=-1) * torch.softmax(s, dim=-2)).mean(dim=-1)
-    torch.testing.assert_close(dual_softmax_confidence(q, k, chunk_size=None), dense, rtol=0, atol=1e-5)
-    torch.testing.assert_close(dual_softmax_confidence(q, k, chunk_size=chunk), dense, rtol=0, atol=1e-5)
+    torch.testing.assert_close(dual_softmax_confidence(q, k), dense, rtol=0, atol=1e-5)
+    torch.testing.assert_close(chunked_confidence(q, k, chunk_size=chunk), dense, rtol=0, atol=1e-5)
 
 
 @pytest.mark.parametrize("n", [5, 64, 130])
 def test_every_dsf_method_agrees(n):
     g = torch.Generator().manual_seed(n)
     q, k, v = (torch.randn(2 * FRAMES, 2, n, 8, generator=g) for _ in range(3))
-    outs = {m: value_mapping_attention(q, k, v, 1, FRAMES, dsf_quantile=0.25, dsf_method=m, chunk_size=7,
-                                       return_details=True) for m in ("auto", "blocked", "chunked", "dense")}
+    outs = {m: value_mapping_details(q, k, v, 1, FRAMES, dsf_quantile=0.25, dsf_method=m, chunk_size=7)
+            for m in ("auto", "blocked", "chunked", "dense")}
     for m in ("auto", "blocked", "chunked"):
-        torch.testing.assert_close(outs[m][1]["confidence"], outs["dense"][1]["confidence"], rtol=1e-4, atol=1e-7)
+        torch.testing.assert_close(outs[m][1].confidence, outs["dense"][1].confidence, rtol=1e-4, atol=1e-7)
         torch.testing.assert_close(outs[m][0], outs["dense"][0], rtol=1e-5, atol=1e-6)
 
 
 @pytest.mark.parametrize("n,blocked", [(64, False), (200, True)])
 def test_auto_builds_small_layers_dense_and_blocks_large_ones(n, blocked, monkeypatch):
-    from direct2v.attention import functional
+    from direct2v.attention import fast
 
     calls = []
-    monkeypatch.setattr(functional, "blocked_confidence", lambda *a, **kw: calls.append(1) or blocked_confidence(*a, **kw))
+    monkeypatch.setattr(fast, "blocked_confidence", lambda *a, **kw: calls.append(1) or blocked_confidence(*a, **kw))
     q, k, v = (torch.randn(2 * FRAMES, 2, n, 8) for _ in range(3))
-    assert (2 * FRAMES * 2 * n * n > functional.DENSE_SCORES) == blocked
+    assert (2 * FRAMES * 2 * n * n > fast.DENSE_SCORES) == blocked
     value_mapping_attention(q, k, v, 1, FRAMES, dsf_quantile=0.25)
     assert bool(calls) == blocked
 
@@ -137,7 +138,7 @@ def test_blocked_confidence_equals_dense(n, scale, max_elements, with_lse):
 
 def test_blocked_confidence_memory_is_bounded(monkeypatch):
     """The largest score block stays at BLOCK_ELEMENTS (or N x 128 when 128 keys make a larger block)."""
-    import direct2v.attention.functional as fn
+    import direct2v.attention.fast as fn
     largest = []
     matmul = torch.matmul
     monkeypatch.setattr(fn.torch, "matmul", lambda a, b: largest.append(matmul(a, b).numel()) or matmul(a, b))
@@ -152,12 +153,12 @@ def test_blocked_confidence_memory_is_bounded(monkeypatch):
 @pytest.mark.parametrize("scope", ["frame", "batch"])
 def test_dsf_shortcuts_change_nothing(scope, monkeypatch):
     """Skipping the reference frame, the quantile-1 shortcut and the fallback without the private op are exact."""
-    import direct2v.attention.functional as fn
+    import direct2v.attention.fast as fn
     g = torch.Generator().manual_seed(3)
     q, k, v = (torch.randn(2 * FRAMES, 2, 40, 8, generator=g) for _ in range(3))
     for ref in range(FRAMES):
-        full, details = value_mapping_attention(q, k, v, ref, FRAMES, dsf_quantile=0.3, dsf_scope=scope,
-                                                return_details=True)  # every frame scored, nothing skipped
+        full, details = value_mapping_details(q, k, v, ref, FRAMES, dsf_quantile=0.3,
+                                              dsf_scope=scope)  # every frame scored, nothing skipped
         fast = value_mapping_attention(q, k, v, ref, FRAMES, dsf_quantile=0.3, dsf_scope=scope)
         torch.testing.assert_close(fast, full, rtol=1e-5, atol=1e-6)
         with monkeypatch.context() as m:
@@ -180,8 +181,8 @@ def test_dsf_filters_the_tokens_without_a_match():
     k = torch.randn(2, 1, n, d, generator=g)
     q = torch.randn(2, 1, n, d, generator=g)
     q[1, :, : n // 2] = 4 * k[0, :, : n // 2]  # frame 1: first half has a clear match in frame 0
-    _, details = value_mapping_attention(q, k, k, 0, 2, dsf_quantile=0.5, return_details=True)
-    filtered = set(details["index"][1].tolist())
+    _, details = value_mapping_details(q, k, k, 0, 2, dsf_quantile=0.5)
+    filtered = set(details.index[1].tolist())
     assert filtered == set(range(n // 2, n))
 
 

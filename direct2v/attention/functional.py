@@ -1,4 +1,9 @@
-"""The math of frame interaction on plain tensors (paper sections 3.4 and 3.5).
+"""The equations of frame interaction as the paper writes them (sections 3.4 and 3.5), on plain tensors.
+
+This module is the readable reference: one function per equation, dense (every score matrix is built
+in full), for reading, for tests and for small inputs. The pipeline computes the same equations with
+memory linear in tokens through :mod:`.fast`, and ``tests/test_attention_reference.py`` proves that
+each fast function equals its reference here.
 
 Every function works on ``(B, heads, N, d)`` tensors whose batch holds ``G`` groups of
 ``F = num_frames`` frames each, in diffusers' classifier-free-guidance layout (all
@@ -8,12 +13,12 @@ own group, so the two guidance halves never mix.
 from __future__ import annotations
 
 import math
+import warnings
 
 import torch
 import torch.nn.functional as F
 
-from ..settings import DSF_SCOPES  # noqa: E402 - the one list of scopes
-DSF_METHODS = ("auto", "blocked", "chunked", "dense")
+from ..settings import DSF_SCOPES  # the one list of scopes
 
 
 def _groups(x: torch.Tensor, num_frames: int) -> int:
@@ -24,149 +29,64 @@ def _groups(x: torch.Tensor, num_frames: int) -> int:
 
 
 def reference_keys(x: torch.Tensor, ref_index: int, num_frames: int) -> torch.Tensor:
-    """The reference frame's slice of every group: ``(B, h, N, d) -> (G, h, N, d)``."""
+    """The reference frame's slice of every group: ``(B, h, N, d) -> (G, h, N, d)`` (K_r or V_r of Eq. 4)."""
     groups = _groups(x, num_frames)
     if not 0 <= ref_index < num_frames:
         raise ValueError(f"ref_index={ref_index} is outside the frames 0..{num_frames - 1}")
     return x.view(groups, num_frames, *x.shape[1:])[:, ref_index]
 
 
-def mapped_attention(q: torch.Tensor, k_ref: torch.Tensor, v_ref: torch.Tensor, num_frames: int,
-                     with_lse: bool = False):
-    """VM(Q_f) = softmax(Q_f K_r^T / sqrt d) V_r (Eq. 4) for every frame f of each group.
+def _per_frame(x_ref: torch.Tensor, num_frames: int) -> torch.Tensor:
+    """``(G, h, N, d) -> (B, h, N, d)``: group g's reference repeated for each of its frames."""
+    return x_ref.repeat_interleave(num_frames, dim=0)
 
-    All ``F`` frames of a group share one reference, so their queries are stacked into one
-    ``F*N``-token query and a single ``scaled_dot_product_attention`` call serves the group:
-    no copy of the reference keys and values per frame. ``with_lse`` (CPU only) also returns
-    the row log-sum-exp of the scores, which :func:`blocked_confidence` reuses.
+
+def scores(q: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
+    """``S = Q K^T / sqrt d`` in fp32, ``(B, h, N_q, N_k)``: the scores of Eqs. 3-5 (batch by batch)."""
+    return torch.einsum("bhid,bhjd->bhij", q.float(), k.float()) * q.shape[-1] ** -0.5
+
+
+def self_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+    """Attention(Q_f, K_f, V_f) = Softmax(Q_f K_f^T / sqrt d) V_f (Eq. 3), batch by batch."""
+    return (scores(q, k).softmax(dim=-1) @ v.float()).to(q.dtype)
+
+
+def value_mapping(q: torch.Tensor, k_ref: torch.Tensor, v_ref: torch.Tensor, num_frames: int) -> torch.Tensor:
+    """VM(Q_f) = Softmax(Q_f K_r^T / sqrt d) V_r (Eq. 4) for every frame f of each group.
+
+    ``q``: ``(B, h, N, d)``; ``k_ref, v_ref``: ``(G, h, N_k, d)``, the reference frame r(t') of each
+    group (:func:`reference_keys`, or a cached reference for long videos). Fast form:
+    :func:`direct2v.attention.fast.mapped_attention`.
     """
-    groups = _groups(q, num_frames)
-    _, heads, n, d = q.shape
-    # (B, h, N, d) -> (G, h, F*N, d); a view when q has diffusers' (B, N, h, d) memory layout
-    qg = q.transpose(1, 2).reshape(groups, num_frames * n, heads, d).transpose(1, 2)
-    if with_lse:
-        out, lse = _flash_with_lse()(qg, k_ref, v_ref, 0.0, False)
-        lse = lse.view(groups, heads, num_frames, n).transpose(1, 2).reshape(q.shape[0], heads, n)
-    else:
-        out, lse = F.scaled_dot_product_attention(qg, k_ref, v_ref), None
-    out = out.transpose(1, 2).reshape(q.shape[0], n, heads, -1).transpose(1, 2)
-    return out, lse
+    if k_ref.shape[0] != _groups(q, num_frames):
+        raise ValueError(f"k_ref holds {k_ref.shape[0]} groups but the batch holds {q.shape[0] // num_frames}")
+    return self_attention(q, _per_frame(k_ref, num_frames), _per_frame(v_ref, num_frames))
 
 
-def dual_softmax_confidence(q: torch.Tensor, k: torch.Tensor, chunk_size: int | None = 1024) -> torch.Tensor:
+def dual_softmax_confidence(q: torch.Tensor, k: torch.Tensor, chunk_size=None) -> torch.Tensor:
     """Per-query dual-softmax confidence (Eq. 5), averaged over keys: shape ``(B, heads, N_q)``, fp32.
 
-    With ``S = Q K^T / sqrt d``: ``C = softmax_keys(S) * softmax_queries(S)`` and the confidence of
-    query i is ``mean_j C[i, j]``. ``q`` and ``k`` are aligned batch by batch (frame f against its
-    reference). ``chunk_size=None`` builds the dense ``N_q x N_k`` score tensor (the obvious way,
-    for tests and small inputs). Otherwise scores are formed ``chunk_size`` query rows at a time
-    (rows of several frames and heads are grouped when ``N_q < chunk_size``), so the largest
-    temporary holds ``chunk_size * N_k`` values: a first pass accumulates each key's
-    log-sum-exp over all queries (the column softmax's normaliser), a second pass forms ``C``
-    for the chunk's rows and reduces it at once.
+    With ``S = Q K^T / sqrt d`` (:func:`scores`): ``C = Softmax_keys(S) * Softmax_queries(S)``, the
+    Hadamard product of Eq. 5 (its second factor ``Softmax(K Q^T)`` is the softmax of ``S`` over the
+    queries), and the confidence of query i is ``mean_j C[i, j]``, the key half of the average A(.)
+    of Eq. 6. The paper prints Eq. 5 without the ``1/sqrt d``; the package scales as Eq. 4 does, so
+    the row softmax here *is* the attention of value mapping. ``q`` and ``k`` are aligned batch by
+    batch (frame f against its reference). Fast forms: :func:`direct2v.attention.fast.chunked_confidence`,
+    :func:`direct2v.attention.fast.blocked_confidence`.
+
+    ``chunk_size`` is deprecated (the chunked form moved to :func:`~direct2v.attention.fast.chunked_confidence`):
+    ``None`` is this dense reference; a number warns and is ignored.
     """
-    scale = q.shape[-1] ** -0.5
-    if chunk_size is None:
-        s = torch.einsum("bhid,bhjd->bhij", q.float(), k.float()) * scale
-        return (s.softmax(dim=-1) * s.softmax(dim=-2)).mean(dim=-1)
-    if chunk_size < 1:
-        raise ValueError(f"chunk_size={chunk_size} must be a positive integer or None (dense)")
-    b, h, nq, d = q.shape
-    qf, kf = q.reshape(b * h, nq, d), k.reshape(b * h, -1, d)
-    rows = min(nq, chunk_size)
-    group = max(1, chunk_size // nq)
-    blocks = [(g, i) for g in range(0, b * h, group) for i in range(0, nq, rows)]
-
-    def scores(g, i):
-        return torch.matmul(qf[g:g + group, i:i + rows].float() * scale, kf[g:g + group].float().transpose(1, 2))
-
-    lse_col = torch.full((b * h, kf.shape[1]), -math.inf, device=q.device)
-    for g, i in blocks:  # pass 1: per-key log-sum-exp over all queries
-        lse_col[g:g + group] = torch.logaddexp(lse_col[g:g + group], torch.logsumexp(scores(g, i), dim=1))
-    conf = torch.empty(b * h, nq, device=q.device)
-    for g, i in blocks:  # pass 2: C for these rows, reduced over keys
-        s = scores(g, i)
-        conf[g:g + group, i:i + rows] = (s.softmax(dim=-1) * torch.exp(s - lse_col[g:g + group, None])).mean(dim=-1)
-    return conf.view(b, h, nq)
-
-
-# Below this many scores (all frames and heads of a layer together) "auto" builds them densely:
-# 1 MiB of fp32, and one batched call beats the blocked loop's per-call overhead (the miniature's
-# 8x8 and 4x4 layers, benchmarks/attention.py).
-DENSE_SCORES = 1 << 18
-# Score elements per block of the blocked confidence: 1 MiB of fp32, which stays in a core's cache
-# between the few passes over each block and keeps the Python loop short (measured in benchmarks/attention.py).
-BLOCK_ELEMENTS = 1 << 18
-_LOG2E = 1.4426950408889634
-
-
-def _flash_with_lse():
-    """PyTorch's fused CPU attention that also returns the row log-sum-exp (private op; ``None`` if absent)."""
-    return getattr(torch.ops.aten, "_scaled_dot_product_flash_attention_for_cpu", None)
-
-
-def blocked_confidence(q: torch.Tensor, k_ref: torch.Tensor, num_frames: int, frames=None, lse_row=None,
-                       max_elements: int | None = None) -> torch.Tensor:
-    """The dual-softmax confidence (Eq. 5) of every frame against its group's reference, in one pass over ``S``.
-
-    ``q``: ``(B, h, N, d)``, ``k_ref``: ``(G, h, N_k, d)``; frame f of group g is scored against
-    ``k_ref[g]``. With ``S = Q_f K_r^T / sqrt d``, row and column log-sum-exps ``L^row_i`` and
-    ``L^col_j`` (the column one over the N queries of frame f only, as in :func:`dual_softmax_confidence`)::
-
-        mean_j C_ij = (1/N_k) sum_j exp(2 S_ij - L^col_j - L^row_i)
-
-    A block holds *all* queries of a frame against a few keys, so each key's column is complete in the
-    block: its ``L^col_j`` is known at once, and one score matmul per block serves both softmaxes
-    (``exp(2 S_ij - L^col_j) = E_ij^2 exp(2 m_j - L^col_j)`` with ``E = exp(S - m)``, ``m`` the column
-    max, so one exponential per score). Everything runs in base 2 (``exp2`` is the fast one on the CPU).
-    ``lse_row`` (``(B, h, N)``, natural log) is the row log-sum-exp of the value-mapping pass; without
-    it the same pass accumulates it too. ``frames``: the frame indices to score (others get ``+inf``).
-    The largest temporary holds ``min(max_elements, BLOCK_ELEMENTS)`` scores, at least ``N * 128``:
-    memory linear in tokens. Returns ``(B, h, N)`` in fp32.
-    """
-    groups = _groups(q, num_frames)
-    b, h, n, d = q.shape
-    nk = k_ref.shape[2]
-    frames = list(range(num_frames)) if frames is None else list(frames)
-    nf, gh = len(frames), groups * h
-    # (B, h, N, d) -> (G*h, F', N, d), scaled so that Q K^T gives S in base 2
-    qs = q.view(groups, num_frames, h, n, d)[:, frames].transpose(1, 2).float().mul(d ** -0.5 * _LOG2E)
-    qs = qs.reshape(gh, nf, n, d)
-    kt = k_ref.float().reshape(gh, nk, d).transpose(1, 2)  # (G*h, d, N_k)
-    budget = min(max_elements or BLOCK_ELEMENTS, BLOCK_ELEMENTS)
-    bk = min(nk, max(128, budget // n))  # fewer than 128 keys make a slow matmul
-    bf = min(nf, max(1, budget // (n * bk)))
-    bg = min(gh, max(1, budget // (nf * n * bk))) if bf == nf else 1
-    log_conf = q.new_full((gh, nf, n), -math.inf, dtype=torch.float32)
-    log_row = None if lse_row is not None else torch.full_like(log_conf, -math.inf)
-    for g in range(0, gh, bg):
-        for f in range(0, nf, bf):
-            for j in range(0, nk, bk):
-                s = torch.matmul(qs[g:g + bg, f:f + bf], kt[g:g + bg, None, :, j:j + bk])  # (bg, bf, N, bk)
-                if log_row is not None:  # fallback: L^row accumulated here too
-                    top = s.amax(dim=-1, keepdim=True)
-                    row = torch.exp2(s - top).sum(dim=-1).log2_().add_(top[..., 0])
-                    torch.logaddexp2(log_row[g:g + bg, f:f + bf], row, out=log_row[g:g + bg, f:f + bf])
-                m = s.amax(dim=2, keepdim=True)  # column max over the frame's queries
-                e = s.sub_(m).exp2_()
-                log_w = m.sub_(e.sum(dim=2, keepdim=True).log2_())  # 2 m_j - L^col_j (base 2)
-                top = log_w.amax(dim=-1, keepdim=True)
-                root_w = log_w.sub_(top).mul_(0.5).exp2_()  # sum_j E_ij^2 w_j = |E_i * sqrt(w)|^2
-                part = torch.linalg.vector_norm(e.mul_(root_w), dim=-1).log2_().mul_(2).add_(top[..., 0, :])
-                if bk == nk:  # a single key block: nothing to accumulate
-                    log_conf[g:g + bg, f:f + bf] = part
-                else:
-                    torch.logaddexp2(log_conf[g:g + bg, f:f + bf], part, out=log_conf[g:g + bg, f:f + bf])
-    if log_row is None:
-        log_row = lse_row.view(groups, num_frames, h, n)[:, frames].transpose(1, 2).reshape(gh, nf, n).float() * _LOG2E
-    conf = torch.exp2(log_conf - log_row) / nk
-    out = q.new_full((groups, num_frames, h, n), math.inf, dtype=torch.float32)
-    out[:, frames] = conf.view(groups, h, nf, n).transpose(1, 2)
-    return out.view(b, h, n)
+    if chunk_size is not None:
+        warnings.warn("dual_softmax_confidence(chunk_size=...) is deprecated and ignored (this is the dense "
+                      "reference); use direct2v.attention.fast.chunked_confidence(q, k, chunk_size)",
+                      DeprecationWarning, stacklevel=2)
+    s = scores(q, k)
+    return (s.softmax(dim=-1) * s.softmax(dim=-2)).mean(dim=-1)
 
 
 def filtered_queries(confidence: torch.Tensor, quantile: float, num_frames: int, scope: str = "frame"):
-    """The queries DSF hands back to self-attention (Eq. 6): the least confident fraction ``quantile``.
+    """The queries DSF hands back to self-attention (Eq. 6): the least confident fraction ``quantile`` (phi).
 
     ``confidence`` is one value per token, ``(B, N)``. With ``scope="frame"`` every frame gives up
     its own ``round(quantile * N)`` least confident tokens; with ``scope="batch"`` the quantile is
@@ -175,10 +95,12 @@ def filtered_queries(confidence: torch.Tensor, quantile: float, num_frames: int,
     Ranking instead of comparing to a threshold makes ``quantile=0`` filter nothing and
     ``quantile=1`` filter everything, ties included. Returns ``(index, valid)``: ``(B, k)`` token
     indices sorted by confidence and a mask of which of them are really filtered (``k`` is the
-    largest per-frame count).
+    largest per-frame count). :func:`mapping_mask` turns them into the paper's M_f.
     """
     if scope not in DSF_SCOPES:
         raise ValueError(f"dsf_scope={scope!r} is not allowed; use one of {DSF_SCOPES}")
+    if not 0 <= quantile <= 1:
+        raise ValueError(f"dsf_quantile={quantile} is not allowed; use a fraction in [0, 1]")
     b, n = confidence.shape
     if scope == "frame":
         count = torch.full((b,), math.floor(quantile * n + 0.5), device=confidence.device)
@@ -194,81 +116,54 @@ def filtered_queries(confidence: torch.Tensor, quantile: float, num_frames: int,
     return index, valid
 
 
-def value_mapping_attention(q, k, v, ref_index: int | None, num_frames: int, dsf_quantile: float | None = None,
-                            dsf_scope: str = "frame", chunk_size: int | None = 1024, kv_ref=None,
-                            dsf_method: str = "auto", return_details: bool = False):
-    """Value mapping (Eq. 4) with optional dual-softmax filtering (Eqs. 5-6) for one attention layer.
+def mapping_mask(index: torch.Tensor, valid: torch.Tensor, num_tokens: int) -> torch.Tensor:
+    """M_f of Eq. 6 from :func:`filtered_queries`' answer: ``(B, N)``, ``False`` at the filtered queries
+    (they take their own attention), ``True`` where the mapped value is kept."""
+    mask = torch.ones(index.shape[0], num_tokens, dtype=torch.bool, device=index.device)
+    rows = torch.arange(index.shape[0], device=index.device)[:, None].expand_as(index)
+    mask[rows[valid], index[valid]] = False
+    return mask
 
-    ``q, k, v``: ``(B, heads, N, d)`` with ``B = G * num_frames``. Every frame's queries attend the
-    keys and values of frame ``ref_index`` of its own group, or of ``kv_ref = (K_r, V_r)``,
-    ``(G, heads, N, d)`` (long videos: a cached reference). With ``dsf_quantile = phi > 0`` the
-    confidence of each query is averaged over heads (one decision per token, as the mask ``M_f``
-    of Eq. 6 is broadcast over channels) and the ``phi`` least confident queries of each frame
-    (``dsf_scope``) take the frame's own self-attention output, computed for those queries only.
-    ``dsf_method``: ``"blocked"`` (:func:`blocked_confidence`), ``"chunked"`` / ``"dense"``
-    (:func:`dual_softmax_confidence`, ``chunk_size`` query rows per block), or ``"auto"``: dense
-    where all the layer's scores fit in ``DENSE_SCORES``, else blocked.
 
-    DSF is skipped where it cannot change the output: ``phi = 0`` (nothing filtered), ``phi >= 1``
-    (everything filtered: plain self-attention) and, with ``dsf_scope="frame"``, the reference frame
-    itself (mapped onto itself, its mapped output *is* its own). The reference frame is still scored
-    when ``return_details`` asks for every confidence. With ``return_details`` also returns
-    ``{"confidence": (B, N), "index", "valid"}``.
+def dual_softmax_filtering(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, ref_index: int | None,
+                           num_frames: int, dsf_quantile: float, dsf_scope: str = "frame",
+                           kv_ref=None) -> torch.Tensor:
+    """VM'(Q_f) = (1 - M_f) * Attention(Q_f, K_f, V_f) + M_f * VM(Q_f) (Eq. 6) for every frame f.
+
+    ``M_f = 1(A(C_dual) > phi)``: A averages the confidence of Eq. 5 over the keys and then over the
+    heads (one decision per token, broadcast over channels), and the ``phi = dsf_quantile`` least
+    confident tokens (per frame or per group, ``dsf_scope``: :func:`filtered_queries`) take their own
+    self-attention. Frame f is scored against frame ``ref_index`` of its group, or against
+    ``kv_ref = (K_r, V_r)``, ``(G, h, N, d)`` (a cached reference). Fast form:
+    :func:`direct2v.attention.fast.value_mapping_attention`.
     """
-    if dsf_method not in DSF_METHODS:
-        raise ValueError(f"dsf_method={dsf_method!r} is not allowed; use one of {DSF_METHODS}")
-    if dsf_quantile and dsf_quantile >= 1 and not return_details:
-        return F.scaled_dot_product_attention(q, k, v)  # every query filtered: each frame's own attention
-    own_reference = kv_ref is None
-    if own_reference:
+    if kv_ref is None:
         kv_ref = (reference_keys(k, ref_index, num_frames), reference_keys(v, ref_index, num_frames))
     k_ref, v_ref = kv_ref
-    if k_ref.shape[0] != _groups(q, num_frames):
-        raise ValueError(f"kv_ref holds {k_ref.shape[0]} groups but the batch holds {q.shape[0] // num_frames}")
-    use_dsf = bool(dsf_quantile)
-    if dsf_method == "auto":
-        dense = q.shape[0] * q.shape[1] * q.shape[2] * k_ref.shape[2] <= DENSE_SCORES
-        dsf_method = "dense" if dense else "blocked"
-    fused = use_dsf and dsf_method == "blocked" and q.device.type == "cpu" and _flash_with_lse() is not None
-    out, lse_row = mapped_attention(q, k_ref, v_ref, num_frames, with_lse=fused)
-    if not use_dsf:
-        return (out, {}) if return_details else out
-    skip = own_reference and dsf_scope == "frame" and not return_details
-    frames = [f for f in range(num_frames) if not (skip and f == ref_index)]
-    if not frames:
-        return (out, {}) if return_details else out
-    if dsf_method == "blocked":
-        cap = None if chunk_size is None else chunk_size * k_ref.shape[2]
-        conf = blocked_confidence(q, k_ref, num_frames, frames, lse_row, cap)
-    else:
-        groups, (b, h, n, d) = q.shape[0] // num_frames, q.shape
-        k_each = k_ref[:, None].expand(groups, num_frames, h, -1, d).reshape(b, h, -1, d)
-        conf = dual_softmax_confidence(q, k_each, None if dsf_method == "dense" else chunk_size)
-    token_conf = conf.mean(dim=1)  # A(C): mean over keys (done), then over heads
-    index, valid = filtered_queries(token_conf, dsf_quantile, num_frames, dsf_scope)
-    if len(frames) < num_frames:  # the skipped reference frame gives up nothing
-        valid = valid & (torch.arange(q.shape[0], device=q.device) % num_frames != ref_index)[:, None]
-    if index.shape[1]:
-        # Attention(Q_f, K_f, V_f) for the filtered queries only, written over the mapped output
-        q_low = q.gather(2, index[:, None, :, None].expand(-1, q.shape[1], -1, q.shape[3]))
-        own = F.scaled_dot_product_attention(q_low, k, v).transpose(1, 2)  # (B, k, h, d)
-        rows = torch.arange(q.shape[0], device=q.device)[:, None].expand_as(index)
-        out = out.transpose(1, 2).contiguous()  # (B, N, h, d): already so, and ours to write into
-        out[rows[valid], index[valid]] = own[valid].to(out.dtype)
-        out = out.transpose(1, 2)
-    return (out, {"confidence": token_conf, "index": index, "valid": valid}) if return_details else out
+    confidence = dual_softmax_confidence(q, _per_frame(k_ref, num_frames)).mean(dim=1)  # A(C_dual), (B, N)
+    keep = mapping_mask(*filtered_queries(confidence, dsf_quantile, num_frames, dsf_scope), q.shape[2])
+    keep = keep[:, None, :, None]  # broadcast over heads and channels
+    return torch.where(keep, value_mapping(q, k_ref, v_ref, num_frames), self_attention(q, k, v))
+
+
+def sparse_causal_frames(frame: int) -> tuple[int, int]:
+    """The frames whose keys and values frame ``frame`` reads in Tune-A-Video's sparse-causal attention:
+    the first and the previous one (frame 0 reads itself twice)."""
+    if frame < 0:
+        raise ValueError(f"frame={frame} is not allowed; use a frame index >= 0")
+    return 0, max(frame - 1, 0)
 
 
 def sparse_causal_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, num_frames: int) -> torch.Tensor:
-    """Tune-A-Video's sparse-causal attention: frame f attends the first and the previous frame.
-
-    Frame 0 attends itself twice, which is plain self-attention.
+    """Tune-A-Video's sparse-causal attention: frame f attends the keys and values of the frames
+    :func:`sparse_causal_frames` names, side by side. Frame 0 attends itself twice, which is plain
+    self-attention.
     """
     groups = _groups(q, num_frames)
-    prev = [0] + list(range(num_frames - 1))
+    first, previous = (list(frames) for frames in zip(*map(sparse_causal_frames, range(num_frames))))
 
     def both(x):
         x = x.view(groups, num_frames, *x.shape[1:])
-        return torch.cat([x[:, [0] * num_frames], x[:, prev]], dim=-2).flatten(0, 1)
+        return torch.cat([x[:, first], x[:, previous]], dim=-2).flatten(0, 1)
 
     return F.scaled_dot_product_attention(q, both(k), both(v))

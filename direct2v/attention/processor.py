@@ -13,7 +13,8 @@ import torch.nn.functional as F
 from diffusers.models.attention_processor import AttnProcessor2_0
 
 from .controller import FrameInteraction
-from .functional import reference_keys, sparse_causal_attention, value_mapping_attention
+from .fast import value_mapping_attention, value_mapping_details
+from .functional import reference_keys, sparse_causal_attention
 
 # The authors' released code modifies the self-attention of these U-Net blocks only (the two
 # highest-resolution decoder stages). The paper's text speaks of the self-attention layers of the
@@ -90,7 +91,7 @@ class FrameInteractionProcessor:
         if attn.norm_k is not None:
             k = attn.norm_k(k)
 
-        kv_ref, details = None, {}
+        kv_ref, details = None, None
         if ref is None:
             out = F.scaled_dot_product_attention(q, k, v)
         elif c.mode == "sparse_causal":
@@ -104,12 +105,12 @@ class FrameInteractionProcessor:
                     c.store_reference(self.layer, *kv_ref)
             # kv_ref only for a cached reference: with the frame's own, DSF may skip the reference frame;
             # details (every frame's confidence) only while capturing
-            out = value_mapping_attention(
-                q, k, v, ref, c.num_frames, dsf_quantile=c.dsf_quantile, dsf_scope=c.dsf_scope,
-                chunk_size=c.chunk_size, kv_ref=kv_ref if c.cache_mode == "replay" else None,
-                return_details=bool(c.captures))
+            mapping = dict(dsf_quantile=c.dsf_quantile, dsf_scope=c.dsf_scope, chunk_size=c.chunk_size,
+                           kv_ref=kv_ref if c.cache_mode == "replay" else None)
             if c.captures:
-                out, details = out
+                out, details = value_mapping_details(q, k, v, ref, c.num_frames, **mapping)
+            else:
+                out = value_mapping_attention(q, k, v, ref, c.num_frames, **mapping)
         if c.captures:
             self._capture(q, k, ref, kv_ref, details)
 
@@ -133,10 +134,8 @@ class FrameInteractionProcessor:
                     keys = kv_ref[0][group]
                 probs = (q[i].float() @ keys.float().transpose(-1, -2) * q.shape[-1] ** -0.5).softmax(-1).mean(0)
                 record = AttentionRecord(self.layer, c.step, f, ref, probs.cpu())
-                if details:
-                    mask = torch.ones(q.shape[2], dtype=torch.bool, device=q.device)
-                    mask[details["index"][i][details["valid"][i]]] = False
-                    record.confidence, record.mask = details["confidence"][i].cpu(), mask.cpu()
+                if details is not None:
+                    record.confidence, record.mask = details.confidence[i].cpu(), details.mask[i].cpu()
                 spec["records"].append(record)
 
 
