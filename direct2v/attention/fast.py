@@ -1,16 +1,17 @@
 """The equations of :mod:`.functional`, computed fast and with memory linear in tokens: what the pipeline runs.
 
-Each function here equals a reference of :mod:`.functional`, and a test proves it:
+Each function here equals a reference of :mod:`.functional`, and a test proves it (``R`` is
+``tests/test_attention_reference.py``, ``A`` is ``tests/test_attention.py``):
 
 - :func:`mapped_attention` is :func:`~.functional.value_mapping` (Eq. 4): one fused attention call per
-  group, no copy of the reference per frame (``tests/test_attention_reference.py::test_mapped_attention_equals_value_mapping``).
+  group, no copy of the reference per frame (R ``test_mapped_attention_equals_value_mapping``).
 - :func:`chunked_confidence` and :func:`blocked_confidence` are :func:`~.functional.dual_softmax_confidence`
-  (Eq. 5) without the ``N x N`` score matrix (``tests/test_attention.py::test_chunked_confidence_equals_dense``,
-  ``::test_blocked_confidence_equals_dense``, ``::test_blocked_confidence_memory_is_bounded``).
+  (Eq. 5) without the ``N x N`` score matrix (A ``test_chunked_confidence_equals_dense``,
+  ``test_blocked_confidence_equals_dense``, ``test_blocked_confidence_memory_is_bounded``).
 - :func:`value_mapping_attention` is :func:`~.functional.dual_softmax_filtering` (Eq. 6), or
-  :func:`~.functional.value_mapping` without DSF (``tests/test_attention_reference.py::test_value_mapping_attention_equals_reference``,
-  ``tests/test_attention.py::test_every_dsf_method_agrees``, ``::test_dsf_shortcuts_change_nothing``);
-  :func:`value_mapping_details` is the same call that also returns what the filter decided.
+  :func:`~.functional.value_mapping` without DSF (R ``test_value_mapping_attention_equals_reference``,
+  A ``test_every_dsf_method_agrees``, ``test_dsf_shortcuts_change_nothing``); :func:`value_mapping_details`
+  is the same call that also returns what the filter decided (R ``test_details_are_the_reference_confidence_and_mask``).
 
 The speed comes from stacking the queries of a group into one fused call, reusing that call's row
 log-sum-exp (a private PyTorch CPU op, with a fallback where it is missing), blocking the scores so that
