@@ -9,6 +9,7 @@ import math
 
 import numpy as np
 
+from .attention import FrameInteraction
 from .video import as_frames
 
 OK, BAD = "#1a7f37", "#cf222e"
@@ -197,15 +198,11 @@ def pipeline_overview(ax=None, frames: int = 4):
 
 def attended_frames(mode: str, frame: int, step: int, num_frames: int, period: int = 4, start_step: int = 0,
                     seed: int = 0) -> list[int]:
-    """The frames whose keys and values frame ``frame`` attends at denoising ``step`` under ``mode``
-    (the :class:`~direct2v.attention.FrameInteraction` rules, for diagrams)."""
-    from .attention import FrameInteraction
-
-    if mode == "sparse_causal":
-        return [0] if frame == 0 or step < start_step else sorted({0, frame - 1})
-    ref = FrameInteraction(mode, num_frames=num_frames, period=period, start_step=start_step,
-                           seed=seed).reference_frame(step)
-    return [frame] if ref is None else [ref]
+    """The distinct frames whose keys and values frame ``frame`` attends at denoising ``step`` under ``mode``, for
+    diagrams: :meth:`direct2v.attention.FrameInteraction.attended_frames`, the one rule, each frame once."""
+    interaction = FrameInteraction(mode, num_frames=num_frames, rvm_period=period, mapping_start=start_step,
+                                   random_seed=seed)
+    return sorted(set(interaction.attended_frames(frame, step)))
 
 
 def interaction_diagram(modes=("self", "cross_frame", "sparse_causal", "rvm"), num_frames: int = 4, step: int = 5,

@@ -114,9 +114,9 @@ def test_an_interaction_object_equals_its_keywords_and_can_be_captured(pipe):
     kw = dict(seed=2, noise="independent", output_type="latent", **FAST)
     by_keywords = pipe(PROMPTS, attention="rvm", rvm_period=2, mapping_start=0, dsf_quantile=0.2, **kw).frames
     built = pipe.interaction
-    assert isinstance(built, direct2v.FrameInteraction) and (built.mode, built.period, built.dsf_quantile) == \
+    assert isinstance(built, direct2v.FrameInteraction) and (built.attention, built.rvm_period, built.dsf_quantile) == \
         ("rvm", 2, 0.2)
-    ctrl = direct2v.FrameInteraction("rvm", num_frames=1, period=2, start_step=0, dsf_quantile=0.2)
+    ctrl = direct2v.FrameInteraction("rvm", num_frames=1, rvm_period=2, mapping_start=0, dsf_quantile=0.2)
     assert torch.equal(by_keywords, pipe(PROMPTS, interaction=ctrl, **kw).frames)
     assert pipe.interaction is ctrl and ctrl.num_frames == 3  # the pipeline sets the frames per batch
     with direct2v.capture(ctrl, steps=[1], frames=[0]) as records:

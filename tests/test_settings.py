@@ -4,7 +4,7 @@ import math
 import pytest
 
 from direct2v import settings as S
-from direct2v.attention import FrameInteraction
+from direct2v.attention import FrameInteraction, check_video_settings
 
 
 @pytest.mark.parametrize("value, ok", [(3, True), (0, False), (True, False), (2.0, False), ("3", False)])
@@ -35,21 +35,21 @@ def test_paper_defaults_in_one_place():
 
 
 def test_video_settings_builds_the_interaction_from_keywords():
-    v = S.check_video_settings(num_frames=4, num_inference_steps=50, guidance_scale=7.5, dsf_quantile=0.1)
+    v = check_video_settings(num_frames=4, num_inference_steps=50, guidance_scale=7.5, dsf_quantile=0.1)
     ctrl = v.interaction
-    assert isinstance(ctrl, FrameInteraction) and ctrl.mode == "rvm" and ctrl.period == 4 and ctrl.start_step == 2
+    assert isinstance(ctrl, FrameInteraction) and ctrl.attention == "rvm" and ctrl.rvm_period == 4 and ctrl.mapping_start == 2
     assert ctrl.dsf_quantile == 0.1 and v.warm_start == S.warm_start_steps(50) and v.max_batch_frames is None
 
 
 def test_video_settings_takes_an_interaction_as_it_is():
-    ctrl = FrameInteraction("random", num_frames=4, seed=5)
-    v = S.check_video_settings(num_frames=4, num_inference_steps=10, guidance_scale=None, interaction=ctrl)
+    ctrl = FrameInteraction("random", num_frames=4, random_seed=5)
+    v = check_video_settings(num_frames=4, num_inference_steps=10, guidance_scale=None, interaction=ctrl)
     assert v.interaction is ctrl and v.guidance_scale is None
     with pytest.raises(ValueError, match=r"interaction= and \['rvm_period'\] given together"):
-        S.check_video_settings(num_frames=4, num_inference_steps=10, guidance_scale=3, interaction=ctrl, rvm_period=2)
+        check_video_settings(num_frames=4, num_inference_steps=10, guidance_scale=3, interaction=ctrl, rvm_period=2)
     with pytest.raises(ValueError, match="mapping_start=20"):
-        S.check_video_settings(num_frames=4, num_inference_steps=10, guidance_scale=3,
-                               interaction=FrameInteraction(start_step=20))
+        check_video_settings(num_frames=4, num_inference_steps=10, guidance_scale=3,
+                               interaction=FrameInteraction(mapping_start=20))
 
 
 @pytest.mark.parametrize("kwargs, message", [
@@ -67,16 +67,16 @@ def test_video_settings_takes_an_interaction_as_it_is():
 def test_video_settings_rules(kwargs, message):
     kwargs = {"num_frames": 4, "num_inference_steps": 10, "guidance_scale": 3.0, **kwargs}
     with pytest.raises(S.SettingError, match=message):
-        S.check_video_settings(**kwargs)
+        check_video_settings(**kwargs)
 
 
 def test_noise_spec():
     assert S.NoiseSpec().warm_start(50) == (44, 47)
-    assert S.NoiseSpec(kind="shared", weight=0.2).warm_start(50) is None
-    for kwargs, message in [(dict(kind="pink"), "noise='pink'"), (dict(weight=2.0), "noise_weight=2.0"),
-                            (dict(kind="independent", t0=0, t1=1), "only used with noise='warm_start'"),
-                            (dict(kind="shared", motion=(1.0, 0.0)), "motion dynamics act in the warm start only"),
-                            (dict(motion=(math.nan, 0.0)), "motion_field_strength_x=nan")]:
+    assert S.NoiseSpec(noise="shared", noise_weight=0.2).warm_start(50) is None
+    for kwargs, message in [(dict(noise="pink"), "noise='pink'"), (dict(noise_weight=2.0), "noise_weight=2.0"),
+                            (dict(noise="independent", t0=0, t1=1), "only used with noise='warm_start'"),
+                            (dict(noise="shared", motion_field_strength_x=1.0), "motion dynamics act in the warm start only"),
+                            (dict(motion_field_strength_x=math.nan), "motion_field_strength_x=nan")]:
         with pytest.raises(S.SettingError, match=message):
             S.NoiseSpec(**kwargs)
     with pytest.raises(ValueError, match="t0=3, t1=2"):

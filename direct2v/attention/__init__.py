@@ -3,13 +3,16 @@
 - :mod:`.functional`: the math on ``(B, heads, N, d)`` tensors (:func:`value_mapping_attention`,
   :func:`blocked_confidence`, :func:`dual_softmax_confidence`,
   :func:`sparse_causal_attention`).
-- :mod:`.controller`: :class:`FrameInteraction`, the step-driven schedule r(t') and the long-video cache.
+- :mod:`.controller`: :class:`FrameInteraction` (the step-driven schedule r(t'), the one rule of which frames
+  each frame attends, the long-video cache), the immutable per-step :class:`AttentionPlan` it hands the
+  processors, :func:`frame_interaction` (the interaction ``pipe(...)`` builds from its keywords) and
+  :func:`check_video_settings` (the pipeline's model-free check).
 - :mod:`.processor`: the diffusers processor, :func:`install_frame_interaction`, :func:`capture`, and
   :func:`swap_self_attention`, the one helper that swaps self-attention processors (also for recurrent motion).
 - The allowed modes and every rule on the settings: :mod:`direct2v.settings`.
 """
 from ..settings import ATTENTION_MODES, MODES, VALUE_MAPPING_MODES
-from .controller import FrameInteraction
+from .controller import AttentionPlan, FrameInteraction, check_video_settings, frame_interaction
 from .functional import (blocked_confidence, dual_softmax_confidence, filtered_queries, mapped_attention,
                          reference_keys, sparse_causal_attention, value_mapping_attention)
 from .processor import (MAPPED_LEVELS, ORIGINAL_PROCESSORS, RELEASED_CODE_LAYERS, AttentionRecord,
@@ -17,7 +20,8 @@ from .processor import (MAPPED_LEVELS, ORIGINAL_PROCESSORS, RELEASED_CODE_LAYERS
                         swap_self_attention, uninstall_frame_interaction)
 
 __all__ = [
-    "ATTENTION_MODES", "MODES", "VALUE_MAPPING_MODES", "FrameInteraction", "blocked_confidence", "dual_softmax_confidence",
+    "ATTENTION_MODES", "MODES", "VALUE_MAPPING_MODES", "AttentionPlan", "FrameInteraction", "check_video_settings",
+    "frame_interaction", "blocked_confidence", "dual_softmax_confidence",
     "filtered_queries",
     "mapped_attention", "reference_keys", "sparse_causal_attention", "value_mapping_attention",
     "MAPPED_LEVELS", "RELEASED_CODE_LAYERS", "authors_layers", "AttentionRecord", "FrameInteractionProcessor", "capture",
