@@ -231,9 +231,9 @@ class NoiseSpec:
         new = renamed("NoiseSpec", old, {"kind": "noise", "weight": "noise_weight", "motion": "motion"})
         if "motion" in new:
             motion_field_strength_x, motion_field_strength_y = new.pop("motion")
-        values = dict(noise=noise, noise_weight=noise_weight, t0=t0, t1=t1,
-                      motion_field_strength_x=motion_field_strength_x,
-                      motion_field_strength_y=motion_field_strength_y, **new)
+        values = {**dict(noise=noise, noise_weight=noise_weight, t0=t0, t1=t1,
+                         motion_field_strength_x=motion_field_strength_x,
+                         motion_field_strength_y=motion_field_strength_y), **new}
         for name, value in values.items():
             object.__setattr__(self, name, value)
         check_choice("noise", self.noise, NOISE_KINDS)

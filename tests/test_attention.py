@@ -305,3 +305,54 @@ def test_batch_must_hold_whole_groups(attn):
         run(attn, FrameInteraction("rvm", num_frames=4), tokens())
     with pytest.raises(ValueError, match="ref_index"):
         reference_keys(torch.zeros(6, 1, 2, 2), 3, 3)
+
+
+# ----------------------------------------------------------------------------- the per-step plan and the one rule
+def test_the_plan_is_immutable_and_made_once_per_step():
+    import dataclasses
+
+    ctrl = FrameInteraction("rvm", num_frames=4, rvm_period=2, dsf_quantile=0.1)
+    ctrl.set_step(5)
+    plan = ctrl.plan
+    assert plan is ctrl.plan  # every layer of the step reads the same plan
+    assert (plan.step, plan.reference, plan.attended, plan.source, plan.dsf_quantile) == (5, 2, ((2,),) * 4, "frames", 0.1)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        plan.reference = 0
+    ctrl.set_step(6)
+    assert ctrl.plan is not plan and ctrl.plan.reference == 3 and plan.reference == 2
+    ctrl.num_frames = 2
+    assert ctrl.plan.attended == ((1,), (1,))  # (6 // 2) mod 2
+    with capture(ctrl):
+        assert ctrl.plan.capturing
+    assert not ctrl.plan.capturing
+
+
+def test_attended_frames_is_the_one_rule():
+    causal = FrameInteraction("sparse_causal", num_frames=4, mapping_start=2)
+    assert [causal.attended_frames(f, 5) for f in range(4)] == [(0, 0), (0, 0), (0, 1), (0, 2)]
+    assert [causal.attended_frames(f, 1) for f in range(4)] == [(0,), (1,), (2,), (3,)]  # before mapping_start
+    assert FrameInteraction("self", num_frames=4).attended_frames(3, 9) == (3,)
+    assert FrameInteraction("cross_frame", num_frames=4).attended_frames(3, 9) == (0,)
+    rvm = FrameInteraction("rvm", num_frames=4, rvm_period=2)
+    assert [rvm.attended_frames(1, t) for t in range(10)] == [(r,) for r in rvm.schedule(10)]
+    with pytest.raises(ValueError, match="frame=4"):
+        rvm.attended_frames(4)
+
+
+def test_capture_reads_the_keys_of_the_attended_frames(attn):
+    """Sparse-causal capture: frame f's map is over the keys of attended_frames(f) (first, then previous frame)."""
+    x = tokens(groups=1)
+    ctrl = FrameInteraction("sparse_causal", num_frames=FRAMES)
+    with capture(ctrl, steps=[0]) as records:
+        out = run(attn, ctrl, x, 0)
+    from direct2v.attention import sparse_causal_attention
+
+    h = attn.heads
+    q, k, v = (f(x).view(FRAMES, -1, h, 16).transpose(1, 2) for f in (attn.to_q, attn.to_k, attn.to_v))
+    expected = attn.to_out[0](sparse_causal_attention(q, k, v, FRAMES).transpose(1, 2).reshape(FRAMES, -1, 64))
+    torch.testing.assert_close(out, expected)
+    for r in records:
+        keys = torch.cat([k[g] for g in ctrl.attended_frames(r.frame, 0)], dim=-2)
+        probs = (q[r.frame] @ keys.transpose(-1, -2) * 16 ** -0.5).softmax(-1).mean(0)
+        torch.testing.assert_close(r.probs, probs)
+    assert [r.probs.shape[1] for r in records] == [48] * FRAMES  # two frames' keys each (frame 0: itself twice)
