@@ -34,7 +34,8 @@ import traceback
 from pathlib import Path
 
 from . import __version__
-from .settings import ATTENTION_MODES, KNOBS, NOISE_KINDS, PAPER_INTERACTION, PAPER_SETTINGS, SettingError
+from .settings import (ATTENTION_MODES, KNOBS, NOISE_KINDS, PAPER_INTERACTION, PAPER_SETTINGS, SettingError,
+                       check_video_keywords)
 
 DIRECTORS = ("storyboard", "openai", "local")
 DEFAULT_TIMEOUT = 60.0
@@ -241,8 +242,6 @@ def video_keywords(args) -> dict:
 def check_video(args, num_frames: int):
     """The generator's settings, checked by the same rules as the pipeline's
     (:func:`direct2v.settings.check_video_keywords`, nothing built), any broken rule reported by its flag."""
-    from .settings import check_video_keywords
-
     try:
         return check_video_keywords(num_frames=num_frames, **video_keywords(args))
     except SettingError as err:
@@ -341,7 +340,8 @@ def run(args) -> int:
             raise UsageError(f"--scale {args.scale}: {err}") from None
         steps = args.num_inference_steps
         noise = args.noise or getattr(pipe.defaults.get("noise"), "noise", "warm_start")  # None: the model's
-        say(f"denoising {plural(script.num_frames, 'frame')} in {steps} steps{bar_note(steps, noise, pipe.scheduler)} ...")
+        note = bar_note(steps, noise, pipe.scheduler)
+        say(f"denoising {plural(script.num_frames, 'frame')} in {steps} steps{note} ...")
         pipe.set_progress_bar_config(disable=args.quiet, desc="denoising")
         video = pipe(script.frames, **video_keywords(args))  # None: pipe.defaults
 

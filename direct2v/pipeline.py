@@ -44,8 +44,8 @@ from .settings import (ATTENTION_MODES, KNOBS, OUTPUT_TYPES, PAPER_SETTINGS, SIZ
 
 SETTINGS_FILE = "direct2v.json"
 """A model folder's recommended settings (a JSON object with keys of ``PAPER_SETTINGS``, and optionally
-``height``/``width`` in pixels and ``noise``, see :func:`direct2v.settings.check_settings`), applied by :func:`load_pipeline` as the pipeline's defaults; the shapes
-model ships one (guidance 1.5)."""
+``height``/``width`` in pixels and ``noise``, see :func:`direct2v.settings.check_settings`), applied by
+:func:`load_pipeline` as the pipeline's defaults; the shapes model ships one (guidance 1.5)."""
 
 
 def model_settings(name_or_path: str | os.PathLike) -> dict:
@@ -247,8 +247,7 @@ class DirecT2VPipeline(StableDiffusionPipeline):
             shape = (self.unet.config.in_channels, call.height // self.vae_scale_factor,
                      call.width // self.vae_scale_factor)
             latents = noises.sample_noise(kind, call.num_frames, shape, spec.noise_weight, call.generator, device,
-                                          dtype) \
-                * self.scheduler.init_noise_sigma
+                                          dtype) * self.scheduler.init_noise_sigma
         return latents.to(device, dtype)
 
     # ------------------------------------------------------------------ 5. warm start

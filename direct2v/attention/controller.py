@@ -45,7 +45,8 @@ class AttentionPlan:
 
     @property
     def plain(self) -> bool:
-        """No frame interaction at this step: every frame attends only itself (``"self"``, or before ``mapping_start``)."""
+        """No frame interaction at this step: every frame attends only itself (``"self"``, or before
+        ``mapping_start``)."""
         return self.reference is None
 
     @property
@@ -165,7 +166,8 @@ class FrameInteraction:
         if self._plan is None:
             self._plan = AttentionPlan(
                 step=self.step, num_frames=self.num_frames, attention=self.attention,
-                reference=self.reference_frame(), attended=tuple(self.attended_frames(f) for f in range(self.num_frames)),
+                reference=self.reference_frame(),
+                attended=tuple(self.attended_frames(f) for f in range(self.num_frames)),
                 source=self.source, dsf_quantile=self.dsf_quantile, dsf_scope=self.dsf_scope,
                 chunk_size=self.chunk_size, capturing=bool(self.captures))
         return self._plan
