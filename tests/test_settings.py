@@ -92,14 +92,17 @@ def test_model_settings_rules():
 
 
 def test_former_names_still_work_with_a_warning():
-    with pytest.warns(DeprecationWarning, match="mode="):
+    with pytest.warns(DeprecationWarning) as caught:
         old = FrameInteraction(mode="random", num_frames=4, period=2, start_step=1, seed=5)
+    assert [str(w.message).split("=")[0] for w in caught] == [f"FrameInteraction({n}" for n in
+                                                              ("mode", "period", "start_step", "seed")]
     new = FrameInteraction(attention="random", num_frames=4, rvm_period=2, mapping_start=1, random_seed=5)
     assert old.schedule(20) == new.schedule(20)
     with pytest.warns(DeprecationWarning):
         assert (old.mode, old.period, old.start_step, old.seed) == ("random", 2, 1, 5)
-    with pytest.warns(DeprecationWarning, match="kind="):
+    with pytest.warns(DeprecationWarning) as caught:
         spec = S.NoiseSpec(kind="shared", weight=0.2)
+    assert len(caught) == 2 and "use noise_weight=" in str(caught[1].message)
     assert spec == S.NoiseSpec(noise="shared", noise_weight=0.2)
     with pytest.warns(DeprecationWarning):
         assert S.NoiseSpec(motion=(1.0, 2.0)) == S.NoiseSpec(motion_field_strength_x=1.0, motion_field_strength_y=2.0)
