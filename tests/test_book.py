@@ -109,7 +109,7 @@ def test_attended_frames_follow_each_rule():
     assert viz.attended_frames("cross_frame", 2, 5, 4) == [0]
     assert viz.attended_frames("sparse_causal", 3, 5, 4) == [0, 2]
     assert viz.attended_frames("sparse_causal", 0, 5, 4) == [0]
-    assert [viz.attended_frames("rvm", 1, t, 4, period=4)[0] for t in range(0, 20, 4)] == [0, 1, 2, 3, 0]
+    assert [viz.attended_frames("rvm", 1, t, 4, rvm_period=4)[0] for t in range(0, 20, 4)] == [0, 1, 2, 3, 0]
 
 
 def test_diagrams_draw():
