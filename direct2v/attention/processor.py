@@ -62,7 +62,10 @@ class AttentionRecord:
 
 
 class FrameInteractionProcessor:
-    """Self-attention of one layer, with the frames of the batch interacting as the controller says."""
+    """Self-attention of one layer, with the frames of the batch interacting as the step's
+    :class:`~direct2v.attention.AttentionPlan` says (``controller.plan``, one per denoising step): plain
+    self-attention, sparse-causal attention, or value mapping onto the plan's reference (from the batch's frames,
+    kept for later sections, or the kept ones of a long video), with DSF; while a capture is open it records maps."""
 
     def __init__(self, controller: FrameInteraction, layer: str):
         self.controller = controller
