@@ -36,7 +36,7 @@ _EXPORTS = {
     "install_frame_interaction": "attention",
     "uninstall_frame_interaction": "attention",
     "capture": "attention",
-    "frame_interaction": "settings",
+    "frame_interaction": "attention",
     "RELEASED_CODE_LAYERS": "attention",
 }
 

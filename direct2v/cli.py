@@ -34,15 +34,14 @@ import traceback
 from pathlib import Path
 
 from . import __version__
-from .settings import ATTENTION_MODES, NOISE_KINDS, PAPER_INTERACTION, PAPER_SETTINGS, SettingError
+from .settings import (ATTENTION_MODES, KNOBS, NOISE_KINDS, PAPER_INTERACTION, PAPER_SETTINGS, SettingError,
+                       check_video_keywords)
 
 DIRECTORS = ("storyboard", "openai", "local")
 DEFAULT_TIMEOUT = 60.0
-FLAGS = {"num_frames": "--frames", "num_inference_steps": "--steps", "guidance_scale": "--guidance",
-         "attention": "--attention", "rvm_period": "--rvm-period", "mapping_start": "--mapping-start",
-         "dsf_quantile": "--dsf-quantile", "noise": "--noise", "motion_field_strength_x": "--motion",
-         "motion_field_strength_y": "--motion", "max_batch_frames": "--max-batch-frames", "seed": "--seed"}
-"""The pipeline keyword each flag sets, to name the flag in the messages of :mod:`direct2v.settings`."""
+SPLIT_FLAGS = {"motion": ("motion_field_strength_x", "motion_field_strength_y"), "frames": ("num_frames",)}
+"""Flags whose one value sets other settings: ``--motion DX DY`` (two) and ``--frames`` (the director's F, lifted).
+Every other generator flag's destination is its setting's one name (:data:`direct2v.settings.KNOBS`)."""
 
 
 class UsageError(ValueError):
@@ -104,19 +103,21 @@ def build_parser() -> argparse.ArgumentParser:
                    help="ask the LLM even when the reply cache ($DIRECT2V_CACHE) holds an answer, and store nothing")
     g = p.add_argument_group("generator")
     g.add_argument("--model", default="shapes", help="'shapes' (embedded) or a Stable Diffusion hub id or folder, e.g. stable-diffusion-v1-5/stable-diffusion-v1-5")
+    # each generator flag's dest is its setting's one name (direct2v.settings.KNOBS): video_keywords() reads them
     g.add_argument("--attention", choices=ATTENTION_MODES, default=PAPER_INTERACTION["attention"],
                    help="frame interaction in self-attention")
     g.add_argument("--dsf-quantile", type=float, default=PAPER_INTERACTION["dsf_quantile"],
                    help="phi of dual-softmax filtering; 0 turns it off")
     g.add_argument("--rvm-period", type=int, default=PAPER_INTERACTION["rvm_period"], help="m of rotational value mapping")
     g.add_argument("--mapping-start", type=int, default=None, help="step where value mapping starts (default 4%%)")
-    g.add_argument("--steps", type=int, default=50, help="denoising steps T (paper: 100)")
-    g.add_argument("--guidance", type=float, default=None,
+    g.add_argument("--steps", dest="num_inference_steps", type=int, default=50, help="denoising steps T (paper: 100)")
+    g.add_argument("--guidance", dest="guidance_scale", type=float, default=None,
                    help=f"classifier-free guidance (default: the model's recommended scale, {SHAPES_GUIDANCE} for "
                         f"shapes; the paper's {PAPER_SETTINGS['guidance_scale']} for models that recommend none)")
-    g.add_argument("--noise", choices=NOISE_KINDS, default="warm_start", help="initial noise of the frames")
-    g.add_argument("--motion", type=float, nargs=2, default=(0.0, 0.0), metavar=("DX", "DY"),
-                   help="motion dynamics: image pixels per frame (warm_start noise only)")
+    g.add_argument("--noise", choices=NOISE_KINDS, default=None,
+                   help="initial noise of the frames (default: the model's own, else warm_start)")
+    g.add_argument("--motion", type=float, nargs=2, default=None, metavar=("DX", "DY"),
+                   help="motion dynamics: image pixels per frame (warm_start noise only; default 0 0)")
     g.add_argument("--max-batch-frames", type=int, default=None, help="B; longer videos cache a first section")
     g.add_argument("--seed", type=int, default=0, help="seed of the initial noise")
     g.add_argument("--device", default=None, help="cpu, cuda, cuda:1, mps (default: CUDA when present)")
@@ -124,6 +125,9 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--scale", type=int, default=None, help="nearest-neighbour upscaling (default: short side >= 256 px)")
     g.add_argument("-q", "--quiet", action="store_true", help="no progress bar, no frame list")
     g.add_argument("--traceback", action="store_true", help="show the traceback of an error")
+    flags = {setting: a.option_strings[-1] for a in p._actions if a.option_strings
+             for setting in (a.dest, *SPLIT_FLAGS.get(a.dest, ()))}
+    p.set_defaults(flags=flags)  # the flag of each setting, for messages
     return p
 
 
@@ -194,11 +198,11 @@ def check_args(args) -> list[Path]:
 
     if not args.prompt.strip():
         raise UsageError("the prompt is empty; describe the video in one sentence")
-    for name, low, high in (("frames", 1, MAX_FRAMES), ("steps", 1, 10_000),
+    for name, low, high in (("frames", 1, MAX_FRAMES), ("num_inference_steps", 1, 10_000),
                             ("lift", 0, int(math.log2(MAX_FRAMES)))):
         value = getattr(args, name)
         if value < low or (high is not None and value > high):
-            raise UsageError(f"--{name} {value}: use an integer from {low} to {high}")
+            raise UsageError(f"{args.flags[name]} {value}: use an integer from {low} to {high}")
     frames = args.frames * 2 ** args.lift
     if frames > MAX_FRAMES:
         raise UsageError(f"--frames {args.frames} lifted {args.lift} times gives {frames} frames; "
@@ -208,7 +212,7 @@ def check_args(args) -> list[Path]:
     except ValueError as err:
         raise UsageError(f"--fps {args.fps} (lifted {args.lift} times: {args.fps * 2 ** args.lift:g}): "
                          f"{str(err).split('; ')[-1]}") from None
-    video_settings(args, frames)
+    check_video(args, frames)
     if args.timeout is not None and not 0 < args.timeout < math.inf:
         raise UsageError(f"--timeout {args.timeout}: use a positive number of seconds")
     model = args.model
@@ -226,20 +230,22 @@ def check_args(args) -> list[Path]:
     return check_outputs(args)
 
 
-def video_settings(args, num_frames: int):
-    """The generator's settings, checked by the same rules as the pipeline's (:func:`direct2v.settings.check_video_settings`),
-    with any broken rule reported by its flag."""
-    from .settings import NoiseSpec, check_video_settings
+def video_keywords(args) -> dict:
+    """The generator's settings as the pipeline's keywords (the one dict the command checks and passes to
+    ``pipe(...)``): every flag whose destination is a setting's name, ``--motion`` split in two."""
+    keywords = {name: value for name, value in vars(args).items() if name in KNOBS}
+    if args.motion is not None:
+        keywords.update(zip(SPLIT_FLAGS["motion"], args.motion))
+    return keywords
 
+
+def check_video(args, num_frames: int):
+    """The generator's settings, checked by the same rules as the pipeline's
+    (:func:`direct2v.settings.check_video_keywords`, nothing built), any broken rule reported by its flag."""
     try:
-        noise = NoiseSpec(kind=args.noise, motion=tuple(args.motion))
-        return check_video_settings(num_frames=num_frames, num_inference_steps=args.steps,
-                                    guidance_scale=args.guidance, attention=args.attention,
-                                    rvm_period=args.rvm_period, mapping_start=args.mapping_start,
-                                    dsf_quantile=args.dsf_quantile or None, noise=noise,
-                                    max_batch_frames=args.max_batch_frames, seed=args.seed)
+        return check_video_keywords(num_frames=num_frames, **video_keywords(args))
     except SettingError as err:
-        flag = FLAGS.get(err.name, err.name)
+        flag = args.flags.get(err.name, err.name)
         value = " ".join(map(str, args.motion)) if flag == "--motion" else err.value
         raise UsageError(f"{flag} {value}: {err.allowed or err}") from None
 
@@ -283,12 +289,12 @@ def quiet_libraries():
             (lib.enable_progress_bar if bars else lib.disable_progress_bar)()
 
 
-def bar_note(args, scheduler) -> str:
+def bar_note(steps: int, noise: str, scheduler) -> str:
     """What the denoising bar counts: UNet passes, which can be a few more than --steps (54 for --steps 50
     and 8 frames: the warm start's frame 1 alone, and PNDM's one timestep more)."""
-    scheduler.set_timesteps(args.steps)  # set again by the pipeline
-    reasons = ["the warm start denoises frame 1 alone for its first steps"] if args.noise == "warm_start" else []
-    extra = len(scheduler.timesteps) - args.steps
+    scheduler.set_timesteps(steps)  # set again by the pipeline
+    reasons = ["the warm start denoises frame 1 alone for its first steps"] if noise == "warm_start" else []
+    extra = len(scheduler.timesteps) - steps
     if extra > 0:
         reasons.append(f"the {type(scheduler).__name__} takes {plural(extra, 'timestep')} more")
     return f" (the bar counts UNet passes, a few more: {'; '.join(reasons)})" if reasons else ""
@@ -332,13 +338,12 @@ def run(args) -> int:
             check_scale(args.scale, side, side)
         except ValueError as err:
             raise UsageError(f"--scale {args.scale}: {err}") from None
-        say(f"denoising {plural(script.num_frames, 'frame')} in {args.steps} steps{bar_note(args, pipe.scheduler)} ...")
+        steps = args.num_inference_steps
+        noise = args.noise or getattr(pipe.defaults.get("noise"), "noise", "warm_start")  # None: the model's
+        note = bar_note(steps, noise, pipe.scheduler)
+        say(f"denoising {plural(script.num_frames, 'frame')} in {steps} steps{note} ...")
         pipe.set_progress_bar_config(disable=args.quiet, desc="denoising")
-        video = pipe(script.frames, num_inference_steps=args.steps, guidance_scale=args.guidance,  # None: pipe.defaults
-                     attention=args.attention, rvm_period=args.rvm_period, mapping_start=args.mapping_start,
-                     dsf_quantile=args.dsf_quantile or None, noise=args.noise,
-                     motion_field_strength_x=args.motion[0], motion_field_strength_y=args.motion[1],
-                     max_batch_frames=args.max_batch_frames, seed=args.seed)
+        video = pipe(script.frames, **video_keywords(args))  # None: pipe.defaults
 
     try:  # all files appear together, or none; over a file that appeared meanwhile only with --force
         with atomic_paths(*paths, replace=args.force) as tmps:

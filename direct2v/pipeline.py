@@ -36,15 +36,16 @@ from diffusers import StableDiffusionPipeline
 from diffusers.utils import BaseOutput
 
 from . import noise as noises
+from .attention import check_video_settings, install_frame_interaction, select_layers, uninstall_frame_interaction
 from .runtime import pick_device, pick_dtype
-from .settings import (ATTENTION_MODES, OUTPUT_TYPES, PAPER_SETTINGS, SIZE_SETTINGS, VALUE_MAPPING_MODES,  # noqa: F401
-                       NoiseSpec, VideoSettings, check_choice, check_int, check_settings, check_video_settings,
+from .settings import (ATTENTION_MODES, KNOBS, OUTPUT_TYPES, PAPER_SETTINGS, SIZE_SETTINGS,  # noqa: F401
+                       VALUE_MAPPING_MODES, NoiseSpec, VideoSettings, check_choice, check_int, check_settings,
                        warm_start_steps)
 
 SETTINGS_FILE = "direct2v.json"
 """A model folder's recommended settings (a JSON object with keys of ``PAPER_SETTINGS``, and optionally
-``height``/``width`` in pixels), applied by :func:`load_pipeline` as the pipeline's defaults; the shapes
-model ships one (guidance 1.5)."""
+``height``/``width`` in pixels and ``noise``, see :func:`direct2v.settings.check_settings`), applied by
+:func:`load_pipeline` as the pipeline's defaults; the shapes model ships one (guidance 1.5)."""
 
 
 def model_settings(name_or_path: str | os.PathLike) -> dict:
@@ -138,20 +139,34 @@ class DirecT2VPipeline(StableDiffusionPipeline):
     Loads like any diffusers pipeline: ``DirecT2VPipeline.from_pretrained(folder_or_id)``.
     ``defaults`` holds the sampling settings that ``__call__`` uses when they are not given: the paper's
     (``PAPER_SETTINGS``), or the model's own when loaded by :func:`load_pipeline` from a folder with a
-    ``direct2v.json`` (the shapes model: guidance 1.5). ``interaction`` is the
-    :class:`~direct2v.attention.FrameInteraction` of the last call (``None`` before the first).
+    ``direct2v.json`` (the shapes model: guidance 1.5; a model may also name its own initial ``noise``), each
+    pipeline its own copy. ``interaction`` is the :class:`~direct2v.attention.FrameInteraction` of the last call
+    (``None`` before the first).
     """
 
-    defaults: dict = PAPER_SETTINGS
     interaction = None
 
+    @property
+    def defaults(self) -> dict:
+        """This pipeline's sampling defaults (a copy of ``PAPER_SETTINGS`` until set; never shared with others)."""
+        if "_defaults" not in self.__dict__:
+            self.__dict__["_defaults"] = dict(PAPER_SETTINGS)
+        return self.__dict__["_defaults"]
+
+    @defaults.setter
+    def defaults(self, value: dict):
+        self.__dict__["_defaults"] = dict(value)
+
     # ------------------------------------------------------------------ 1. check inputs
-    def check_video_inputs(self, *, prompt, num_frames, negative_prompt, height, width, num_inference_steps,
-                           guidance_scale, interaction_kwargs, interaction, attention_layers, noise,
-                           max_batch_frames, latents, generator, seed, eta, output_type, callback,
-                           callback_inputs) -> VideoCall:
-        """Validate everything before any compute; the model-free rules are :func:`direct2v.settings.check_video_settings`
-        (shared with the command), the rest needs this model (VAE factor, UNet layers, latent shape)."""
+    def check_video_inputs(self, *, prompt, negative_prompt=None, height=None, width=None, attention_layers=None,
+                           latents=None, generator=None, eta=0.0, output_type="pil", callback=None,
+                           callback_inputs=("latents",), num_frames=None, num_inference_steps=None,
+                           guidance_scale=None, **settings) -> VideoCall:
+        """Validate everything before any compute. ``settings``: the rest of the video's settings (the one
+        vocabulary, :data:`direct2v.settings.KNOBS`, and ``interaction``); ``None`` takes ``self.defaults`` (the
+        model's recommended settings, its ``noise`` included), else the paper's. The model-free rules are
+        :func:`direct2v.attention.check_video_settings` (the command checks the same ones); the rest needs this
+        model (VAE factor, UNet layers, latent shape)."""
         prompts, num_frames = self._frame_prompts(prompt, num_frames)
         if negative_prompt is None or isinstance(negative_prompt, str):
             negatives = None if negative_prompt is None else [negative_prompt] * num_frames
@@ -162,31 +177,31 @@ class DirecT2VPipeline(StableDiffusionPipeline):
             raise ValueError(f"negative_prompt={negative_prompt!r} is not allowed; use None, a string, or a list "
                              f"of {num_frames} strings (one per frame)")
         factor = self.vae_scale_factor
+        height, width = self._default("height", height), self._default("width", width)
         for name, value in (("height", height), ("width", width)):
             if check_int(name, value, factor) % factor:
                 raise ValueError(f"{name}={value!r} is not allowed; use a positive multiple of the VAE factor {factor}")
-        settings = check_video_settings(num_frames=num_frames, num_inference_steps=num_inference_steps,
-                                        guidance_scale=guidance_scale, interaction=interaction, noise=noise,
-                                        max_batch_frames=max_batch_frames, seed=seed, **interaction_kwargs)
+        settings = check_video_settings(
+            num_frames=num_frames, num_inference_steps=self._default("num_inference_steps", num_inference_steps),
+            guidance_scale=self._default("guidance_scale", guidance_scale), default_noise=self.defaults.get("noise"),
+            **settings)
         if isinstance(attention_layers, str):
             raise ValueError(f"attention_layers={attention_layers!r} is not allowed; use a list of name prefixes")
         if attention_layers is not None:
-            from .attention import select_layers
-
             select_layers(self.unet, attention_layers, name="attention_layers")
         shape = (num_frames, self.unet.config.in_channels, height // factor, width // factor)
         if latents is not None and tuple(latents.shape) != shape:
             raise ValueError(f"latents of shape {tuple(latents.shape)} are not allowed; use {shape} (F, C, h, w)")
-        if generator is not None and seed is not None:
-            raise ValueError(f"generator and seed={seed!r} given together; use one of them")
+        if generator is not None and settings.seed is not None:
+            raise ValueError(f"generator and seed={settings.seed!r} given together; use one of them")
         if generator is not None and not isinstance(generator, torch.Generator):
             raise ValueError(f"generator={generator!r} is not allowed; use one torch.Generator for the whole video")
         check_choice("output_type", output_type, OUTPUT_TYPES)
         bad = [k for k in callback_inputs if k not in ("latents", "prompt_embeds")]
         if bad:
             raise ValueError(f"callback_on_step_end_tensor_inputs={bad} is not allowed; use 'latents' or 'prompt_embeds'")
-        if seed is not None:
-            generator = torch.Generator("cpu").manual_seed(seed)
+        if settings.seed is not None:
+            generator = torch.Generator("cpu").manual_seed(settings.seed)
         return VideoCall(prompts=prompts, negatives=negatives, height=height, width=width, settings=settings,
                          layers=attention_layers, generator=generator, eta=eta, output_type=output_type,
                          callback=callback, callback_inputs=tuple(callback_inputs))
@@ -228,11 +243,11 @@ class DirecT2VPipeline(StableDiffusionPipeline):
         the warm start draws independent noise and uses frame 1's)."""
         if latents is None:
             spec = call.settings.noise
-            kind = "independent" if spec.kind == "warm_start" else spec.kind
+            kind = "independent" if spec.noise == "warm_start" else spec.noise
             shape = (self.unet.config.in_channels, call.height // self.vae_scale_factor,
                      call.width // self.vae_scale_factor)
-            latents = noises.sample_noise(kind, call.num_frames, shape, spec.weight, call.generator, device, dtype) \
-                * self.scheduler.init_noise_sigma
+            latents = noises.sample_noise(kind, call.num_frames, shape, spec.noise_weight, call.generator, device,
+                                          dtype) * self.scheduler.init_noise_sigma
         return latents.to(device, dtype)
 
     # ------------------------------------------------------------------ 5. warm start
@@ -269,7 +284,7 @@ class DirecT2VPipeline(StableDiffusionPipeline):
             return x1, scheduler_t1, k1
         x1_t0 = self._denoise(x1, embeds([0]), timesteps[k1:k0], first_step=k1, scheduler=scheduler, call=call,
                               bar=bar)
-        motion_x, motion_y = call.settings.noise.motion
+        motion_x, motion_y = call.settings.noise.motion_field_strength_x, call.settings.noise.motion_field_strength_y
         others = noises.translate_latents(x1_t0.repeat(call.num_frames - 1, 1, 1, 1), motion_x, motion_y,
                                           range(1, call.num_frames), (call.height, call.width))
         others = self._renoise(others, timesteps[k0], timesteps[k1], call.generator)
@@ -340,11 +355,9 @@ class DirecT2VPipeline(StableDiffusionPipeline):
         the first section records its reference keys/values per (layer, step), the others replay them, so no
         UNet batch holds more than h frames (2h rows under guidance).
         """
-        from .attention import install_frame_interaction, uninstall_frame_interaction
-
         controller = self.interaction = call.settings.interaction
         controller.num_frames = call.section
-        installed = controller.mode != "self" or controller.capturing
+        installed = controller.attention != "self" or controller.capturing
         if installed:
             install_frame_interaction(self.unet, controller, layers=call.layers)
         run = dict(first_step=first_step, call=call, bar=bar, controller=controller if installed else None)
@@ -355,7 +368,7 @@ class DirecT2VPipeline(StableDiffusionPipeline):
             out = []
             for start in range(0, call.num_frames, call.section):
                 frames = list(range(start, min(start + call.section, call.num_frames)))
-                if installed and controller.mode in VALUE_MAPPING_MODES:
+                if installed and controller.attention in VALUE_MAPPING_MODES:
                     controller.record() if start == 0 else controller.replay()
                 controller.num_frames = len(frames)
                 out.append(self._denoise(latents[frames], embeds(frames), timesteps,
@@ -392,12 +405,12 @@ class DirecT2VPipeline(StableDiffusionPipeline):
         mapping_start: int | None = None,
         dsf_quantile: float | None = None,
         attention_layers: list[str] | None = None,
-        noise: str | NoiseSpec = "warm_start",
-        noise_weight: float = 0.5,
+        noise: str | NoiseSpec | None = None,
+        noise_weight: float | None = None,
         t0: int | None = None,
         t1: int | None = None,
-        motion_field_strength_x: float = 0.0,
-        motion_field_strength_y: float = 0.0,
+        motion_field_strength_x: float | None = None,
+        motion_field_strength_y: float | None = None,
         max_batch_frames: int | None = None,
         generator: torch.Generator | None = None,
         seed: int | None = None,
@@ -426,17 +439,19 @@ class DirecT2VPipeline(StableDiffusionPipeline):
             rvm_period: m of RVM (default: the paper's 4). mapping_start: the step at which value mapping starts
                 (default: 4% of the steps, the paper's 4 of 100). dsf_quantile: phi of DSF (None: off).
             random_seed: seed of ``attention="random"`` (default 0). dsf_scope: see ``FrameInteraction``.
-            interaction: a :class:`~direct2v.attention.FrameInteraction` instead of the six keywords above
-                (for example one with an open :func:`~direct2v.attention.capture`); the pipeline sets its
-                ``num_frames`` to the frames of each UNet batch. After the call ``pipe.interaction`` is the
-                interaction used, built or given.
+            interaction: a :class:`~direct2v.attention.FrameInteraction` instead of the six keywords above, which
+                are its short form with the same names (for example one with an open
+                :func:`~direct2v.attention.capture`); the pipeline sets its ``num_frames`` to the frames of each
+                UNet batch. After the call ``pipe.interaction`` is the interaction used, built or given.
             attention_layers: self-attention name prefixes to act on (None: all; the released code used
                 ``direct2v.attention.RELEASED_CODE_LAYERS``).
-            noise: ``"independent"``, ``"shared"``, ``"autoregressive"`` (weight ``noise_weight``, see
-                :mod:`direct2v.noise`) or ``"warm_start"`` (Text2Video-Zero, with ``t0``/``t1``, see
+            noise: ``"independent"``, ``"shared"``, ``"autoregressive"`` (weight ``noise_weight``, default 0.5,
+                see :mod:`direct2v.noise`) or ``"warm_start"`` (Text2Video-Zero, with ``t0``/``t1``, see
                 :func:`warm_start_steps`; frame 1 is denoised alone with its own negative and positive
                 embeddings under guidance, the motion field warps the other frames at T0); or a
-                :class:`~direct2v.settings.NoiseSpec` holding all five noise settings.
+                :class:`~direct2v.settings.NoiseSpec` holding all six noise settings (the loose keywords are its
+                short form, same names). ``None``: the model's own noise (``self.defaults["noise"]``, from its
+                ``direct2v.json``) with the loose keywords given over it, else the paper's warm start.
             motion_field_strength_x, _y: motion dynamics in image pixels per frame (paper appendix A; 0 in
                 the main paper), used by the warm start.
             max_batch_frames: B; more frames than B make a long video (section 4.3).
@@ -446,21 +461,11 @@ class DirecT2VPipeline(StableDiffusionPipeline):
             callback_on_step_end: ``f(pipe, step, timestep, kwargs) -> dict`` after every step (the warm
                 start's frame-1 steps between T1 and T0 are reported twice: alone, then with all frames).
         """
-        if not isinstance(noise, NoiseSpec):
-            noise = NoiseSpec(kind=noise,
-                              weight=noise_weight, t0=t0, t1=t1,
-                              motion=(motion_field_strength_x, motion_field_strength_y))
-        interaction_kwargs = dict(attention=attention, rvm_period=rvm_period, mapping_start=mapping_start,
-                                  dsf_quantile=dsf_quantile, dsf_scope=dsf_scope, random_seed=random_seed)
+        settings = {name: value for name, value in locals().items() if name in KNOBS}  # the one vocabulary
         call = self.check_video_inputs(  # 1. check inputs (the model's defaults for what is not given)
-            prompt=prompt, num_frames=num_frames, negative_prompt=negative_prompt,
-            height=self._default("height", height), width=self._default("width", width),
-            num_inference_steps=self._default("num_inference_steps", num_inference_steps),
-            guidance_scale=self._default("guidance_scale", guidance_scale), interaction_kwargs=interaction_kwargs,
-            interaction=interaction, attention_layers=attention_layers, noise=noise,
-            max_batch_frames=max_batch_frames, latents=latents, generator=generator, seed=seed, eta=eta,
-            output_type=output_type, callback=callback_on_step_end,
-            callback_inputs=callback_on_step_end_tensor_inputs)
+            prompt=prompt, negative_prompt=negative_prompt, height=height, width=width, interaction=interaction,
+            attention_layers=attention_layers, latents=latents, generator=generator, eta=eta, output_type=output_type,
+            callback=callback_on_step_end, callback_inputs=callback_on_step_end_tensor_inputs, **settings)
         device = self._execution_device
         embeds, dtype = self._encode_frames(call, device)  # 2. encode prompts
         timesteps = self._timesteps(call, device)  # 3. timesteps
@@ -535,9 +540,8 @@ class DirecT2VPipeline(StableDiffusionPipeline):
                 schedulers.append(copy.deepcopy(scheduler))
             controller = self.interaction = calls[0].settings.interaction
             controller.num_frames = calls[0].num_frames
-            installed = controller.mode != "self" or controller.capturing
+            installed = controller.attention != "self" or controller.capturing
             if installed:
-                from .attention import install_frame_interaction, uninstall_frame_interaction
                 install_frame_interaction(self.unet, controller, layers=calls[0].layers)
             try:
                 latents = self._denoise_together(latents, [e(frames) for e, _ in encoded], timesteps[first_step:],
@@ -551,20 +555,10 @@ class DirecT2VPipeline(StableDiffusionPipeline):
 
     def _video_call(self, prompt, args: dict) -> VideoCall:
         """:meth:`check_video_inputs` of one video from ``__call__``'s arguments ``args`` (for :meth:`videos`)."""
-        noise = args["noise"]
-        if not isinstance(noise, NoiseSpec):
-            noise = NoiseSpec(kind=noise, weight=args["noise_weight"], t0=args["t0"], t1=args["t1"],
-                              motion=(args["motion_field_strength_x"], args["motion_field_strength_y"]))
         return self.check_video_inputs(
-            prompt=prompt, num_frames=args["num_frames"], negative_prompt=args["negative_prompt"],
-            height=self._default("height", args["height"]), width=self._default("width", args["width"]),
-            num_inference_steps=self._default("num_inference_steps", args["num_inference_steps"]),
-            guidance_scale=self._default("guidance_scale", args["guidance_scale"]),
-            interaction_kwargs={k: args[k] for k in ("attention", "rvm_period", "mapping_start", "dsf_quantile",
-                                                     "dsf_scope", "random_seed")},
-            interaction=None, attention_layers=args["attention_layers"], noise=noise, max_batch_frames=None,
-            latents=None, generator=None, seed=args["seed"], eta=args["eta"], output_type=args["output_type"],
-            callback=None, callback_inputs=args["callback_on_step_end_tensor_inputs"])
+            prompt=prompt, negative_prompt=args["negative_prompt"], height=args["height"], width=args["width"],
+            attention_layers=args["attention_layers"], eta=args["eta"], output_type=args["output_type"],
+            callback_inputs=args["callback_on_step_end_tensor_inputs"], **{k: args[k] for k in KNOBS})
 
 
 def load_pipeline(name_or_path: str | os.PathLike = "shapes", device=None, dtype=None, **kwargs) -> DirecT2VPipeline:

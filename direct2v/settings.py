@@ -1,11 +1,12 @@
-"""Every setting of a video, its default and its rule, in one place that needs no model.
+"""Every setting of a video, its one name, its default and its rule, in one place that needs no model.
 
-The paper's settings (section 4.1) are :data:`PAPER_SETTINGS` and :data:`PAPER_INTERACTION`; a model's
-own recommended settings live with its weights (``direct2v.json``, read by
-:func:`direct2v.pipeline.model_settings`). Each rule is one function here: the pipeline
-(:meth:`direct2v.pipeline.DirecT2VPipeline.__call__`), :class:`direct2v.attention.FrameInteraction`,
-:class:`NoiseSpec` and the command (:func:`direct2v.cli.check_args`) all call the same ones, so a
-setting is checked the same way everywhere, before any model is loaded.
+Each setting has one name everywhere (:data:`KNOBS`): the pipeline's keyword, the command's flag without dashes,
+the field of :class:`NoiseSpec` and the argument of :class:`direct2v.attention.FrameInteraction`. The paper's
+settings (section 4.1) are :data:`PAPER_SETTINGS` and :data:`PAPER_INTERACTION`; a model's own recommended
+settings live with its weights (``direct2v.json``, checked by :func:`check_settings`). Each rule is one function
+here: the pipeline (:meth:`direct2v.pipeline.DirecT2VPipeline.__call__`), :class:`~direct2v.attention.FrameInteraction`,
+:class:`NoiseSpec` and the command (:func:`direct2v.cli.check_args`) all call the same ones, so a setting is
+checked the same way everywhere, before any model is loaded. This module imports no other module of the package.
 
 A broken rule raises :class:`SettingError`, a ``ValueError`` that knows the argument's name, its value
 and what is allowed, so the command can name its own flag (``--dsf-quantile 1.5: use ...``) where the
@@ -15,7 +16,8 @@ from __future__ import annotations
 
 import math
 import numbers
-from dataclasses import dataclass
+import warnings
+from dataclasses import dataclass, replace
 
 # ----------------------------------------------------------------------------- the paper's settings
 PAPER_SETTINGS = {"num_inference_steps": 100, "guidance_scale": 12.0}
@@ -41,6 +43,8 @@ NOISE_KINDS = ("independent", "shared", "autoregressive", "warm_start")
 OUTPUT_TYPES = ("pil", "np", "latent")
 T2VZ_STEPS, T2VZ_T0, T2VZ_T1 = 50, 44, 47
 """Text2Video-Zero's defaults: t0 = 44 and t1 = 47 for 50 steps (diffusers crashes below 48 steps)."""
+CHUNK_SIZE = 1024
+"""Query rows per block of DSF's confidence (:class:`~direct2v.attention.FrameInteraction`'s ``chunk_size``)."""
 MAX_SEED = 2 ** 64 - 1
 """The largest seed a torch generator takes."""
 
@@ -171,132 +175,233 @@ def warm_start_steps(num_steps: int, t0: int | None = None, t1: int | None = Non
     return t0, t1
 
 
-@dataclass(frozen=True)
-class NoiseSpec:
-    """The initial noise of a video (:mod:`direct2v.noise`), checked when made.
+INTERACTION_KEYWORDS = ("attention", "rvm_period", "mapping_start", "dsf_quantile", "dsf_scope", "random_seed")
+"""The pipeline keywords that make a :class:`~direct2v.attention.FrameInteraction` (its arguments, the same names)."""
+NOISE_KEYWORDS = ("noise", "noise_weight", "t0", "t1", "motion_field_strength_x", "motion_field_strength_y")
+"""The pipeline keywords of the initial noise (the fields of :class:`NoiseSpec`, the same names)."""
+KNOBS = ("num_frames", "num_inference_steps", "guidance_scale", *INTERACTION_KEYWORDS, *NOISE_KEYWORDS,
+         "max_batch_frames", "seed")
+"""The one name of every setting of a video: the pipeline's keyword, the command's flag without dashes, the field
+of :class:`NoiseSpec` and the argument of :class:`~direct2v.attention.FrameInteraction` (see CONTRIBUTING,
+"Adding a setting")."""
 
-    ``kind``: one of :data:`NOISE_KINDS`; ``weight``: a of shared/autoregressive noise, in [0, 1];
+
+def renamed(owner: str, old: dict, names: dict) -> dict:
+    """Keywords given under a former name (``names``: old -> new), renamed, each with a ``DeprecationWarning``
+    (kept for one release); a name that never existed is a ``TypeError``, as Python's own."""
+    new = {}
+    for name, value in old.items():
+        if name not in names:
+            raise TypeError(f"{owner}() got an unexpected keyword argument {name!r}")
+        warnings.warn(f"{owner}({name}=...) is deprecated; use {names[name]}=...", DeprecationWarning, stacklevel=3)
+        new[names[name]] = value
+    return new
+
+
+def deprecated_alias(new: str, owner: str) -> property:
+    """A read-only attribute under a former name that warns and returns attribute ``new`` (one release)."""
+    def get(self):
+        warnings.warn(f"{owner}'s attribute is now .{new}; the old name is deprecated", DeprecationWarning,
+                      stacklevel=2)
+        return getattr(self, new)
+
+    return property(get, doc=f"Deprecated: use ``{new}``.")
+
+
+@dataclass(frozen=True, init=False)
+class NoiseSpec:
+    """The initial noise of a video (:mod:`direct2v.noise`), checked when made; fields named as the pipeline's keywords.
+
+    ``noise``: one of :data:`NOISE_KINDS`; ``noise_weight``: a of shared/autoregressive noise, in [0, 1];
     ``t0``/``t1``: the warm start's steps (see :func:`warm_start_steps`; ``None``: scaled defaults);
-    ``motion``: Text2Video-Zero's motion dynamics (x, y) in image pixels per frame, warm start only
-    (paper appendix A; 0 in the main paper).
+    ``motion_field_strength_x``/``_y``: Text2Video-Zero's motion dynamics in image pixels per frame, warm start
+    only (paper appendix A; 0 in the main paper). The former names ``kind``, ``weight`` and ``motion=(x, y)``
+    still work for one release, with a ``DeprecationWarning``.
     """
 
-    kind: str = "warm_start"
-    weight: float = 0.5
+    noise: str = "warm_start"
+    noise_weight: float = 0.5
     t0: int | None = None
     t1: int | None = None
-    motion: tuple[float, float] = (0.0, 0.0)
+    motion_field_strength_x: float = 0.0
+    motion_field_strength_y: float = 0.0
 
-    def __post_init__(self):
-        check_choice("noise", self.kind, NOISE_KINDS)
-        check_number("noise_weight", self.weight, 0.0, 1.0)
-        check_number("motion_field_strength_x", self.motion[0])
-        check_number("motion_field_strength_y", self.motion[1])
-        if self.kind == "warm_start":
+    def __init__(self, noise="warm_start", noise_weight=0.5, t0=None, t1=None, motion_field_strength_x=0.0,
+                 motion_field_strength_y=0.0, **old):
+        new = renamed("NoiseSpec", old, {"kind": "noise", "weight": "noise_weight", "motion": "motion"})
+        if "motion" in new:
+            motion_field_strength_x, motion_field_strength_y = new.pop("motion")
+        values = {**dict(noise=noise, noise_weight=noise_weight, t0=t0, t1=t1,
+                         motion_field_strength_x=motion_field_strength_x,
+                         motion_field_strength_y=motion_field_strength_y), **new}
+        for name, value in values.items():
+            object.__setattr__(self, name, value)
+        check_choice("noise", self.noise, NOISE_KINDS)
+        check_number("noise_weight", self.noise_weight, 0.0, 1.0)
+        x, y = check_number("motion_field_strength_x", self.motion_field_strength_x), \
+            check_number("motion_field_strength_y", self.motion_field_strength_y)
+        if self.noise == "warm_start":
             return
         if self.t0 is not None or self.t1 is not None:
             raise SettingError("t0", self.t0, "", f"t0={self.t0!r}, t1={self.t1!r} are only used with "
-                                                  f"noise='warm_start', not noise={self.kind!r}")
-        if any(self.motion):
-            raise SettingError("motion_field_strength_x", self.motion[0], "", (
-                f"motion_field_strength_x={self.motion[0]!r}, motion_field_strength_y={self.motion[1]!r}: motion "
-                f"dynamics act in the warm start only; use noise='warm_start' or strengths 0 (noise={self.kind!r})"))
+                                                  f"noise='warm_start', not noise={self.noise!r}")
+        if x or y:
+            raise SettingError("motion_field_strength_x", x, "", (
+                f"motion_field_strength_x={x!r}, motion_field_strength_y={y!r}: motion dynamics act in the warm "
+                f"start only; use noise='warm_start' or strengths 0 (noise={self.noise!r})"))
+
+    kind = deprecated_alias("noise", "NoiseSpec")
+    weight = deprecated_alias("noise_weight", "NoiseSpec")
+
+    @property
+    def motion(self) -> tuple[float, float]:
+        """Deprecated: ``(motion_field_strength_x, motion_field_strength_y)``."""
+        warnings.warn("NoiseSpec.motion is deprecated; use motion_field_strength_x and _y", DeprecationWarning,
+                      stacklevel=2)
+        return self.motion_field_strength_x, self.motion_field_strength_y
 
     def warm_start(self, num_inference_steps: int) -> tuple[int, int] | None:
         """``(t0, t1)`` for ``num_inference_steps`` with the warm start, else ``None``."""
-        return warm_start_steps(num_inference_steps, self.t0, self.t1) if self.kind == "warm_start" else None
+        return warm_start_steps(num_inference_steps, self.t0, self.t1) if self.noise == "warm_start" else None
+
+
+def check_noise(noise=None, default: NoiseSpec | None = None, **given) -> NoiseSpec:
+    """The initial noise of a call. ``noise``: a :class:`NoiseSpec` (used as it is), a kind (with the loose
+    keywords ``given``, the rest of :data:`NOISE_KEYWORDS`; ``None`` means not given), or ``None``: the
+    ``default`` (a model's own, from its ``direct2v.json``) with ``given`` over it, else the paper's warm start."""
+    given = {k: v for k, v in given.items() if v is not None}
+    if isinstance(noise, NoiseSpec):
+        if given:
+            raise SettingError("noise", noise, "", f"noise=NoiseSpec(...) and {sorted(given)} given together; "
+                               "set them on the NoiseSpec")
+        return noise
+    if noise is None:
+        return NoiseSpec(**given) if default is None else replace(default, **given)
+    return NoiseSpec(check_choice("noise", noise, NOISE_KINDS), **given)
+
+
+def check_interaction(*, attention, num_frames, rvm_period, mapping_start, dsf_quantile, random_seed, dsf_scope,
+                      reference=0, chunk_size=CHUNK_SIZE) -> dict:
+    """Every rule of a frame interaction (the arguments of :class:`~direct2v.attention.FrameInteraction`, which
+    calls this): the checked values by name (``dsf_quantile`` ``None`` becomes 0.0, off)."""
+    attention = check_choice("attention", attention, MODES)
+    num_frames = check_int("num_frames", num_frames, 1)
+    return dict(attention=attention, num_frames=num_frames, rvm_period=check_int("rvm_period", rvm_period, 1),
+                mapping_start=check_int("mapping_start", mapping_start, 0),
+                dsf_quantile=check_dsf(dsf_quantile, attention),
+                reference=check_int("reference", reference, 0, num_frames - 1),
+                random_seed=check_int("random_seed", random_seed, 0),
+                dsf_scope=check_choice("dsf_scope", dsf_scope, DSF_SCOPES),
+                chunk_size=check_int("chunk_size", chunk_size, 1))
+
+
+def interaction_keywords(num_frames: int, num_inference_steps: int, attention=None, rvm_period=None,
+                         mapping_start=None, dsf_quantile=None, dsf_scope=None, random_seed=None) -> dict:
+    """The pipeline's interaction keywords (:data:`INTERACTION_KEYWORDS`; ``None``: the paper's value,
+    :data:`PAPER_INTERACTION`, DSF off, mapping from 4% of the steps) as the arguments of
+    :class:`~direct2v.attention.FrameInteraction`. Checks what only the pipeline asks: ``attention`` is one of
+    :data:`ATTENTION_MODES` and ``mapping_start`` lies within the steps; the interaction checks the rest."""
+    steps = check_steps(num_inference_steps)
+    return dict(attention=check_choice("attention", PAPER_INTERACTION["attention"] if attention is None else attention,
+                                       ATTENTION_MODES),
+                num_frames=num_frames,
+                rvm_period=PAPER_INTERACTION["rvm_period"] if rvm_period is None else rvm_period,
+                mapping_start=check_mapping_start(mapping_start, steps), dsf_quantile=dsf_quantile,
+                random_seed=0 if random_seed is None else random_seed,
+                dsf_scope="frame" if dsf_scope is None else dsf_scope)
 
 
 def check_settings(settings: dict, where: str = "settings") -> dict:
-    """Validate a model's recommended sampling defaults (keys of ``PAPER_SETTINGS`` and ``SIZE_SETTINGS``)."""
+    """Validate a model's recommended defaults (a ``direct2v.json``): keys of ``PAPER_SETTINGS``,
+    ``SIZE_SETTINGS`` and ``noise``, an object of :class:`NoiseSpec` fields (the model's own initial noise,
+    which the pipeline uses when a call gives none). Returns them, ``noise`` as a :class:`NoiseSpec`."""
+    allowed = sorted(PAPER_SETTINGS) + list(SIZE_SETTINGS) + ["noise"]
     if not isinstance(settings, dict):
-        raise ValueError(f"{where}={settings!r} is not allowed; use a JSON object with keys {sorted(PAPER_SETTINGS)}")
-    allowed = sorted(PAPER_SETTINGS) + list(SIZE_SETTINGS)
+        raise ValueError(f"{where}={settings!r} is not allowed; use a JSON object with keys {allowed}")
     unknown = sorted(set(settings) - set(allowed))
     if unknown:
         raise ValueError(f"{where}: keys {unknown} are not allowed; use {allowed}")
+    settings = dict(settings)
     try:
         for name in SIZE_SETTINGS:
             value = settings.get(name, 8)
             if check_int(name, value, 8) % 8:
                 raise SettingError(name, value, "use a positive multiple of 8 (pixels)")
-        check_steps(settings.get("num_inference_steps", 1))
+        steps = check_steps(settings.get("num_inference_steps", PAPER_SETTINGS["num_inference_steps"]))
         check_guidance(settings.get("guidance_scale", 0.0))
+        if "noise" in settings:
+            noise = settings["noise"]
+            fields = sorted(NoiseSpec.__dataclass_fields__)
+            if not isinstance(noise, dict) or set(noise) - set(fields):
+                raise SettingError("noise", noise, f"use an object with keys of {fields}, e.g. "
+                                                   '{"noise": "warm_start", "t0": 40, "t1": 45}')
+            settings["noise"] = NoiseSpec(**noise)
+            settings["noise"].warm_start(steps)  # t0, t1 within the model's steps
     except SettingError as err:
         raise ValueError(f"{where}: {err}") from None
-    return dict(settings)
+    return settings
 
 
 @dataclass(frozen=True)
 class VideoSettings:
-    """The resolved, checked settings of one video (the output of :func:`check_video_settings`)."""
+    """The resolved, checked settings of one video (the output of :func:`check_video_keywords`)."""
 
     num_frames: int
     num_inference_steps: int
     guidance_scale: float | None
-    interaction: object  # a direct2v.attention.FrameInteraction
+    interaction: object  # a direct2v.attention.FrameInteraction, or its checked arguments (a dict)
     noise: NoiseSpec
     warm_start: tuple[int, int] | None
     max_batch_frames: int | None
     seed: int | None
 
 
-KEYWORDS = {"mode": "attention", "period": "rvm_period", "start_step": "mapping_start", "seed": "random_seed"}
-"""FrameInteraction's argument names and the pipeline keywords that set them."""
+def check_video_keywords(*, num_frames: int, num_inference_steps, guidance_scale, interaction=None, noise=None,
+                         default_noise: NoiseSpec | None = None, max_batch_frames=None, seed=None,
+                         **keywords) -> VideoSettings:
+    """Every model-free rule of a video, in one call, without building anything: the command checks its flags
+    with it before the director runs; :func:`direct2v.attention.check_video_settings` (the pipeline's check)
+    builds the interaction and then calls it.
 
-
-def check_video_settings(*, num_frames: int, num_inference_steps, guidance_scale, interaction=None,
-                         attention=None, rvm_period=None, mapping_start=None, dsf_quantile=None, dsf_scope=None,
-                         random_seed=None, noise="warm_start", max_batch_frames=None, seed=None) -> VideoSettings:
-    """Every model-free rule of a video, in one call; the pipeline and the command both use it.
-
-    ``interaction``: a :class:`~direct2v.attention.FrameInteraction` to use as it is, or ``None`` to build
-    one from the keywords (``None`` keywords take the paper's values, :data:`PAPER_INTERACTION`; DSF off;
-    mapping from 4% of the steps). Giving both is an error. ``noise``: a kind or a :class:`NoiseSpec`.
+    ``keywords``: the rest of :data:`KNOBS` (interaction and loose noise keywords; ``None``: not given).
+    ``interaction``: an interaction object (checked against the steps and frames; then no interaction keyword
+    may be given), or ``None``: the interaction keywords, checked, become ``VideoSettings.interaction`` as a dict
+    of :class:`~direct2v.attention.FrameInteraction` arguments. ``noise`` and ``default_noise``: see
+    :func:`check_noise`.
     """
-    from .attention.controller import FrameInteraction
-
+    unknown = sorted(set(keywords) - set(INTERACTION_KEYWORDS) - set(NOISE_KEYWORDS))
+    if unknown:
+        raise TypeError(f"check_video_keywords() got unexpected keyword arguments {unknown}; use {list(KNOBS)}")
     num_frames = check_int("num_frames", num_frames, 1)
     steps = check_steps(num_inference_steps)
     guidance = None if guidance_scale is None else check_guidance(guidance_scale)  # None: the model's, not known yet
-    given = {k: v for k, v in dict(attention=attention, rvm_period=rvm_period, mapping_start=mapping_start,
-                                   dsf_quantile=dsf_quantile, dsf_scope=dsf_scope, random_seed=random_seed).items()
-             if v is not None}
+    given = {k: keywords[k] for k in INTERACTION_KEYWORDS if keywords.get(k) is not None}
     if interaction is None:
-        attention = check_choice("attention", PAPER_INTERACTION["attention"] if attention is None else attention,
-                                 ATTENTION_MODES)
-        try:
-            interaction = FrameInteraction(
-                mode=attention, num_frames=num_frames,
-                period=PAPER_INTERACTION["rvm_period"] if rvm_period is None else rvm_period,
-                start_step=check_mapping_start(mapping_start, steps), dsf_quantile=dsf_quantile,
-                seed=0 if random_seed is None else random_seed, dsf_scope="frame" if dsf_scope is None else dsf_scope)
-        except SettingError as err:  # FrameInteraction's argument names -> the pipeline's keywords
-            if err.name not in KEYWORDS or not err.allowed:
-                raise
-            raise SettingError(KEYWORDS[err.name], err.value, err.allowed) from None
-    elif not isinstance(interaction, FrameInteraction):
-        raise SettingError("interaction", interaction, "use a direct2v.attention.FrameInteraction or None")
+        interaction = check_interaction(**interaction_keywords(num_frames, steps, **given))
+        mode = interaction["attention"]
     elif given:
         raise SettingError("interaction", interaction, "", f"interaction= and {sorted(given)} given together; "
                            "set them on the FrameInteraction")
     else:
-        check_mapping_start(interaction.start_step, steps)
-        if interaction.mode == "fixed" and interaction.reference >= num_frames:
+        check_mapping_start(interaction.mapping_start, steps)
+        if interaction.attention == "fixed" and interaction.reference >= num_frames:
             raise SettingError("reference", interaction.reference, f"use a frame in 0..{num_frames - 1}")
-    noise = noise if isinstance(noise, NoiseSpec) else NoiseSpec(kind=check_choice("noise", noise, NOISE_KINDS))
+        mode = interaction.attention
+    noise = check_noise(noise, default_noise, **{k: keywords.get(k) for k in NOISE_KEYWORDS[1:]})
     return VideoSettings(num_frames=num_frames, num_inference_steps=steps, guidance_scale=guidance,
                          interaction=interaction, noise=noise, warm_start=noise.warm_start(steps),
-                         max_batch_frames=check_batch_frames(max_batch_frames, num_frames, interaction.mode),
+                         max_batch_frames=check_batch_frames(max_batch_frames, num_frames, mode),
                          seed=check_seed(seed))
 
 
 def frame_interaction(num_frames: int, num_inference_steps: int, **keywords):
-    """The :class:`~direct2v.attention.FrameInteraction` that ``pipe(...)`` would build from the same keywords.
+    """Deprecated (one release): moved to :func:`direct2v.attention.frame_interaction`.
 
-    ``keywords``: the pipeline's ``attention``, ``rvm_period``, ``mapping_start``, ``dsf_quantile``,
-    ``dsf_scope`` and ``random_seed`` (the paper's values where left out). Build it first to open a
-    :func:`~direct2v.attention.capture` on it, then pass it on with ``pipe(..., interaction=it)``.
+    Its import below is the one import from this foundation module to a higher layer; it goes with this shim,
+    once ``direct2v/shapes/stage.py`` (the last caller) imports the function from :mod:`direct2v.attention`.
     """
-    return check_video_settings(num_frames=num_frames, num_inference_steps=num_inference_steps,
-                                guidance_scale=None, **keywords).interaction
+    warnings.warn("direct2v.settings.frame_interaction moved to direct2v.attention.frame_interaction",
+                  DeprecationWarning, stacklevel=2)
+    from .attention import frame_interaction as moved
+
+    return moved(num_frames, num_inference_steps, **keywords)

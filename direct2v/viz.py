@@ -9,6 +9,8 @@ import math
 
 import numpy as np
 
+from .attention import FrameInteraction
+from .settings import renamed
 from .video import as_frames
 
 OK, BAD = "#1a7f37", "#cf222e"
@@ -195,25 +197,27 @@ def pipeline_overview(ax=None, frames: int = 4):
     return ax
 
 
-def attended_frames(mode: str, frame: int, step: int, num_frames: int, period: int = 4, start_step: int = 0,
-                    seed: int = 0) -> list[int]:
-    """The frames whose keys and values frame ``frame`` attends at denoising ``step`` under ``mode``
-    (the :class:`~direct2v.attention.FrameInteraction` rules, for diagrams)."""
-    from .attention import FrameInteraction
+FORMER_NAMES = {"mode": "attention", "period": "rvm_period", "start_step": "mapping_start", "seed": "random_seed"}
+"""The diagrams' former argument names (one release, with a ``DeprecationWarning``)."""
 
-    if mode == "sparse_causal":
-        return [0] if frame == 0 or step < start_step else sorted({0, frame - 1})
-    ref = FrameInteraction(mode, num_frames=num_frames, period=period, start_step=start_step,
-                           seed=seed).reference_frame(step)
-    return [frame] if ref is None else [ref]
+
+def attended_frames(attention: str, frame: int, step: int, num_frames: int, rvm_period: int = 4,
+                    mapping_start: int = 0, random_seed: int = 0, **former) -> list[int]:
+    """The distinct frames whose keys and values frame ``frame`` attends at denoising ``step`` under ``attention``,
+    for diagrams: :meth:`direct2v.attention.FrameInteraction.attended_frames`, the one rule, each frame once."""
+    keywords = dict(attention=attention, num_frames=num_frames, rvm_period=rvm_period, mapping_start=mapping_start,
+                    random_seed=random_seed)
+    keywords.update(renamed("attended_frames", former, FORMER_NAMES))
+    return sorted(set(FrameInteraction(**keywords).attended_frames(frame, step)))
 
 
 def interaction_diagram(modes=("self", "cross_frame", "sparse_causal", "rvm"), num_frames: int = 4, step: int = 5,
-                        period: int = 4, axes=None):
+                        rvm_period: int = 4, axes=None, **former):
     """Who attends to whom (the paper's Fig. 4): per mode, the frames as nodes in a row, an arrow from each
     frame (query, bottom) to the frames whose keys/values it reads (top) at denoising ``step``."""
     import matplotlib.pyplot as plt
 
+    rvm_period = renamed("interaction_diagram", former, {"period": "rvm_period"}).get("rvm_period", rvm_period)
     if axes is None:
         _, axes = plt.subplots(1, len(modes), figsize=(2.6 * len(modes), 2.4), squeeze=False)
         axes = axes[0]
@@ -223,7 +227,7 @@ def interaction_diagram(modes=("self", "cross_frame", "sparse_causal", "rvm"), n
             ax.scatter([f], [1], s=260, c="#f0a030", ec="black", zorder=3)
             ax.text(f, 0, str(f + 1), ha="center", va="center", fontsize=8, zorder=4)
             ax.text(f, 1, str(f + 1), ha="center", va="center", fontsize=8, zorder=4)
-            for g in attended_frames(mode, f, step, num_frames, period):
+            for g in attended_frames(mode, f, step, num_frames, rvm_period):
                 ax.annotate("", (g, 0.88), (f, 0.12), arrowprops=dict(arrowstyle="->", lw=1, color="#444444"))
         ax.text(-0.7, 0, "Q", ha="center", va="center", fontsize=8)
         ax.text(-0.7, 1, "K,V", ha="center", va="center", fontsize=8)
@@ -234,18 +238,20 @@ def interaction_diagram(modes=("self", "cross_frame", "sparse_causal", "rvm"), n
 
 
 def interaction_schedule(modes=("self", "cross_frame", "sparse_causal", "rvm", "random"), num_frames: int = 4,
-                         num_steps: int = 20, period: int = 4, start_step: int = 0, axes=None):
+                         num_steps: int = 20, rvm_period: int = 4, mapping_start: int = 0, axes=None, **former):
     """Frames x steps heatmaps: the cell (frame f, step i) holds the frame f attends to at step i
     (for ``sparse_causal`` the previous frame, besides the first that every frame also reads)."""
     import matplotlib.pyplot as plt
 
+    given = renamed("interaction_schedule", former, {"period": "rvm_period", "start_step": "mapping_start"})
+    rvm_period, mapping_start = given.get("rvm_period", rvm_period), given.get("mapping_start", mapping_start)
     if axes is None:
         _, axes = plt.subplots(1, len(modes), figsize=(2.8 * len(modes), 2.3), squeeze=False, sharey=True)
         axes = axes[0]
     cmap = plt.get_cmap("tab10", num_frames)
     for ax, mode in zip(axes, modes):
-        grid = np.array([[attended_frames(mode, f, i, num_frames, period, start_step)[-1] for i in range(num_steps)]
-                         for f in range(num_frames)])
+        grid = np.array([[attended_frames(mode, f, i, num_frames, rvm_period, mapping_start)[-1]
+                          for i in range(num_steps)] for f in range(num_frames)])
         im = ax.imshow(grid + 1, cmap=cmap, vmin=0.5, vmax=num_frames + 0.5, aspect="auto", interpolation="nearest")
         ax.set_title(mode, fontsize=9)
         ax.set_xlabel("denoising step", fontsize=8)

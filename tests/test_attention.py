@@ -46,7 +46,7 @@ def test_self_mode_equals_diffusers_default(attn):
     with capture(ctrl):  # capturing takes the processor's own path
         torch.testing.assert_close(run(attn, ctrl, x), expected, rtol=1e-6, atol=1e-6)
     # before start_step every mode is plain self-attention
-    late = FrameInteraction("rvm", num_frames=FRAMES, start_step=5, dsf_quantile=0.2)
+    late = FrameInteraction("rvm", num_frames=FRAMES, mapping_start=5, dsf_quantile=0.2)
     torch.testing.assert_close(run(attn, late, x, step=4), expected, rtol=0, atol=0)
     assert not torch.allclose(run(attn, late, x, step=5), expected)
 
@@ -61,12 +61,12 @@ def test_cross_frame_equals_text2video_zero(attn):
 
 def test_rvm_with_long_period_equals_cross_frame(attn):
     x = tokens()
-    rvm = FrameInteraction("rvm", num_frames=FRAMES, period=1000)
+    rvm = FrameInteraction("rvm", num_frames=FRAMES, rvm_period=1000)
     cross = FrameInteraction("cross_frame", num_frames=FRAMES)
     for step in (0, 3, 9):
         torch.testing.assert_close(run(attn, rvm, x, step), run(attn, cross, x, step), rtol=0, atol=0)
     # with m = 1 the reference changes, and so does the output
-    assert not torch.allclose(run(attn, FrameInteraction("rvm", num_frames=FRAMES, period=1), x, 1),
+    assert not torch.allclose(run(attn, FrameInteraction("rvm", num_frames=FRAMES, rvm_period=1), x, 1),
                               run(attn, cross, x, 1))
 
 
@@ -186,9 +186,9 @@ def test_dsf_filters_the_tokens_without_a_match():
     assert filtered == set(range(n // 2, n))
 
 
-@pytest.mark.parametrize("kwargs", [dict(mode="cross_frame"), dict(mode="sparse_causal"), dict(mode="random"),
-                                    dict(mode="rvm", dsf_quantile=0.3),
-                                    dict(mode="rvm", dsf_quantile=0.3, dsf_scope="batch")])
+@pytest.mark.parametrize("kwargs", [dict(attention="cross_frame"), dict(attention="sparse_causal"), dict(attention="random"),
+                                    dict(attention="rvm", dsf_quantile=0.3),
+                                    dict(attention="rvm", dsf_quantile=0.3, dsf_scope="batch")])
 def test_guidance_halves_never_mix(attn, kwargs):
     x = tokens()
     y = x.clone()
@@ -202,15 +202,15 @@ def test_guidance_halves_never_mix(attn, kwargs):
 
 def test_schedules():
     m, frames, start = 4, 5, 3
-    rvm = FrameInteraction("rvm", num_frames=frames, period=m, start_step=start)
+    rvm = FrameInteraction("rvm", num_frames=frames, rvm_period=m, mapping_start=start)
     sched = rvm.schedule(start + 3 * m * frames)
     assert sched[:start] == [None] * start
     assert sched[start:start + 2 * m] == [0] * m + [1] * m  # r(t') = floor(t'/m) mod F
     assert Counter(sched[start:]) == {f: 3 * m for f in range(frames)}
-    rand = FrameInteraction("random", num_frames=frames, seed=3)
-    assert rand.schedule(40) == FrameInteraction("random", num_frames=frames, seed=3).schedule(40)
+    rand = FrameInteraction("random", num_frames=frames, random_seed=3)
+    assert rand.schedule(40) == FrameInteraction("random", num_frames=frames, random_seed=3).schedule(40)
     assert set(rand.schedule(40)) == set(range(frames))
-    assert rand.schedule(40) != FrameInteraction("random", num_frames=frames, seed=4).schedule(40)
+    assert rand.schedule(40) != FrameInteraction("random", num_frames=frames, random_seed=4).schedule(40)
     assert FrameInteraction("fixed", num_frames=frames, reference=2).schedule(3) == [2, 2, 2]
     assert FrameInteraction("self", num_frames=frames).schedule(3) == [None] * 3
     assert FrameInteraction("cross_frame", num_frames=frames).schedule(3) == [0] * 3
@@ -218,7 +218,7 @@ def test_schedules():
 
 def test_record_then_replay_reproduces_the_batch(attn):
     x = tokens()
-    ctrl = FrameInteraction("rvm", num_frames=FRAMES, period=1, dsf_quantile=0.2)
+    ctrl = FrameInteraction("rvm", num_frames=FRAMES, rvm_period=1, dsf_quantile=0.2)
     ctrl.record()
     recorded = [run(attn, ctrl, x, step) for step in range(3)]
     assert sorted(ctrl.cache) == [("layer", s) for s in range(3)]
@@ -228,7 +228,7 @@ def test_record_then_replay_reproduces_the_batch(attn):
         torch.testing.assert_close(run(attn, ctrl, x, step), recorded[step], rtol=0, atol=0)
     # a later batch with other frames maps onto the cached reference, not onto its own frames
     z = tokens(seed=5)
-    assert not torch.allclose(run(attn, ctrl, z, 1), run(attn, FrameInteraction("rvm", num_frames=FRAMES, period=1,
+    assert not torch.allclose(run(attn, ctrl, z, 1), run(attn, FrameInteraction("rvm", num_frames=FRAMES, rvm_period=1,
                                                                                dsf_quantile=0.2), z, 1))
 
 
@@ -262,7 +262,7 @@ def unet():
 
 def test_sd15_unet_runs_with_rvm_and_dsf_and_uninstalls(unet):
     original = dict(unet.attn_processors)
-    ctrl = FrameInteraction("rvm", num_frames=2, dsf_quantile=0.1, start_step=0, period=1)
+    ctrl = FrameInteraction("rvm", num_frames=2, dsf_quantile=0.1, mapping_start=0, rvm_period=1)
     names = install_frame_interaction(unet, ctrl)
     assert len(names) == 16 and all(n.endswith("attn1") for n in names)
     procs = unet.attn_processors
@@ -291,10 +291,10 @@ def test_install_on_layer_prefixes(unet):
 
 
 @pytest.mark.parametrize("kwargs,name", [
-    (dict(mode="rotational"), "mode"), (dict(dsf_quantile=1.5), "dsf_quantile"), (dict(dsf_quantile=-0.1), "dsf_quantile"),
-    (dict(period=0), "period"), (dict(num_frames=0), "num_frames"), (dict(start_step=-1), "start_step"),
-    (dict(mode="fixed", reference=8), "reference"), (dict(dsf_scope="video"), "dsf_scope"),
-    (dict(chunk_size=0), "chunk_size"), (dict(mode="self", dsf_quantile=0.1), "dsf_quantile"),
+    (dict(attention="rotational"), "attention"), (dict(dsf_quantile=1.5), "dsf_quantile"), (dict(dsf_quantile=-0.1), "dsf_quantile"),
+    (dict(rvm_period=0), "rvm_period"), (dict(num_frames=0), "num_frames"), (dict(mapping_start=-1), "mapping_start"),
+    (dict(attention="fixed", reference=8), "reference"), (dict(dsf_scope="video"), "dsf_scope"),
+    (dict(chunk_size=0), "chunk_size"), (dict(attention="self", dsf_quantile=0.1), "dsf_quantile"),
 ])
 def test_bad_arguments(kwargs, name):
     with pytest.raises(ValueError, match=name):
@@ -306,3 +306,55 @@ def test_batch_must_hold_whole_groups(attn):
         run(attn, FrameInteraction("rvm", num_frames=4), tokens())
     with pytest.raises(ValueError, match="ref_index"):
         reference_keys(torch.zeros(6, 1, 2, 2), 3, 3)
+
+
+# ----------------------------------------------------------------------------- the per-step plan and the one rule
+def test_the_plan_is_immutable_and_made_once_per_step():
+    import dataclasses
+
+    ctrl = FrameInteraction("rvm", num_frames=4, rvm_period=2, dsf_quantile=0.1)
+    ctrl.set_step(5)
+    plan = ctrl.plan
+    assert plan is ctrl.plan  # every layer of the step reads the same plan
+    assert (plan.step, plan.reference, plan.source, plan.dsf_quantile) == (5, 2, "frames", 0.1)
+    assert plan.attended == ((2,),) * 4
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        plan.reference = 0
+    ctrl.set_step(6)
+    assert ctrl.plan is not plan and ctrl.plan.reference == 3 and plan.reference == 2
+    ctrl.num_frames = 2
+    assert ctrl.plan.attended == ((1,), (1,))  # (6 // 2) mod 2
+    with capture(ctrl):
+        assert ctrl.plan.capturing
+    assert not ctrl.plan.capturing
+
+
+def test_attended_frames_is_the_one_rule():
+    causal = FrameInteraction("sparse_causal", num_frames=4, mapping_start=2)
+    assert [causal.attended_frames(f, 5) for f in range(4)] == [(0, 0), (0, 0), (0, 1), (0, 2)]
+    assert [causal.attended_frames(f, 1) for f in range(4)] == [(0,), (1,), (2,), (3,)]  # before mapping_start
+    assert FrameInteraction("self", num_frames=4).attended_frames(3, 9) == (3,)
+    assert FrameInteraction("cross_frame", num_frames=4).attended_frames(3, 9) == (0,)
+    rvm = FrameInteraction("rvm", num_frames=4, rvm_period=2)
+    assert [rvm.attended_frames(1, t) for t in range(10)] == [(r,) for r in rvm.schedule(10)]
+    with pytest.raises(ValueError, match="frame=4"):
+        rvm.attended_frames(4)
+
+
+def test_capture_reads_the_keys_of_the_attended_frames(attn):
+    """Sparse-causal capture: frame f's map is over the keys of attended_frames(f) (first, then previous frame)."""
+    x = tokens(groups=1)
+    ctrl = FrameInteraction("sparse_causal", num_frames=FRAMES)
+    with capture(ctrl, steps=[0]) as records:
+        out = run(attn, ctrl, x, 0)
+    from direct2v.attention import sparse_causal_attention
+
+    h = attn.heads
+    q, k, v = (f(x).view(FRAMES, -1, h, 16).transpose(1, 2) for f in (attn.to_q, attn.to_k, attn.to_v))
+    expected = attn.to_out[0](sparse_causal_attention(q, k, v, FRAMES).transpose(1, 2).reshape(FRAMES, -1, 64))
+    torch.testing.assert_close(out, expected)
+    for r in records:
+        keys = torch.cat([k[g] for g in ctrl.attended_frames(r.frame, 0)], dim=-2)
+        probs = (q[r.frame] @ keys.transpose(-1, -2) * 16 ** -0.5).softmax(-1).mean(0)
+        torch.testing.assert_close(r.probs, probs)
+    assert [r.probs.shape[1] for r in records] == [48] * FRAMES  # two frames' keys each (frame 0: itself twice)

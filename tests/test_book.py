@@ -109,7 +109,7 @@ def test_attended_frames_follow_each_rule():
     assert viz.attended_frames("cross_frame", 2, 5, 4) == [0]
     assert viz.attended_frames("sparse_causal", 3, 5, 4) == [0, 2]
     assert viz.attended_frames("sparse_causal", 0, 5, 4) == [0]
-    assert [viz.attended_frames("rvm", 1, t, 4, period=4)[0] for t in range(0, 20, 4)] == [0, 1, 2, 3, 0]
+    assert [viz.attended_frames("rvm", 1, t, 4, rvm_period=4)[0] for t in range(0, 20, 4)] == [0, 1, 2, 3, 0]
 
 
 def test_diagrams_draw():
@@ -288,7 +288,7 @@ def test_problem_set_solutions_state_what_the_package_computes():
     signal = np.sqrt(abar)
     assert f"**{signal[500]:.3f}**" in kit
     assert f"**t = {int(np.argmax(signal < 0.5))}**" in kit and f"**t = {int(np.argmax(signal < 0.1))}**" in kit
-    schedule = d2v.FrameInteraction("rvm", num_frames=6, period=3).schedule(20)
+    schedule = d2v.FrameInteraction("rvm", num_frames=6, rvm_period=3).schedule(20)
     assert f"`{schedule}`" in kit and schedule.count(0) == 5 and schedule.count(1) == 3
     assert f"**{round(0.05 * 256)}** tokens" in kit and f"**{round(0.05 * 4096)}** tokens" in kit
     assert f"**{4096 ** 2 * 8 * 32 * 4 / 1e9:.1f} GB**" in kit

@@ -114,9 +114,9 @@ def test_an_interaction_object_equals_its_keywords_and_can_be_captured(pipe):
     kw = dict(seed=2, noise="independent", output_type="latent", **FAST)
     by_keywords = pipe(PROMPTS, attention="rvm", rvm_period=2, mapping_start=0, dsf_quantile=0.2, **kw).frames
     built = pipe.interaction
-    assert isinstance(built, direct2v.FrameInteraction) and (built.mode, built.period, built.dsf_quantile) == \
+    assert isinstance(built, direct2v.FrameInteraction) and (built.attention, built.rvm_period, built.dsf_quantile) == \
         ("rvm", 2, 0.2)
-    ctrl = direct2v.FrameInteraction("rvm", num_frames=1, period=2, start_step=0, dsf_quantile=0.2)
+    ctrl = direct2v.FrameInteraction("rvm", num_frames=1, rvm_period=2, mapping_start=0, dsf_quantile=0.2)
     assert torch.equal(by_keywords, pipe(PROMPTS, interaction=ctrl, **kw).frames)
     assert pipe.interaction is ctrl and ctrl.num_frames == 3  # the pipeline sets the frames per batch
     with direct2v.capture(ctrl, steps=[1], frames=[0]) as records:
@@ -302,3 +302,36 @@ def test_story_object_appears_later_on_the_shapes_model():
                   generator=torch.Generator().manual_seed(0)).images
     peer_seen = [has_blue_square(f) for f in single]
     assert not (not any(peer_seen[:2]) and all(peer_seen[-2:])), peer_seen  # one prompt cannot tell the story
+
+
+# ----------------------------------------------------------------------------- defaults: each pipeline's, a model's noise
+def test_defaults_belong_to_each_pipeline(pipe):
+    other = direct2v.DirecT2VPipeline(**pipe.components)  # never loaded: the paper's settings, its own copy
+    other.defaults["guidance_scale"] = 2.0
+    other.defaults["num_inference_steps"] = 3
+    assert pipe.defaults == P.PAPER_SETTINGS == {"num_inference_steps": 100, "guidance_scale": 12.0}
+    third = direct2v.DirecT2VPipeline(**pipe.components)
+    assert third.defaults == P.PAPER_SETTINGS and third.defaults is not P.PAPER_SETTINGS
+    pipe.defaults = P.PAPER_SETTINGS  # set from a dict: copied, the paper's stays untouched
+    pipe.defaults["height"] = 8
+    assert "height" not in P.PAPER_SETTINGS
+    del pipe.defaults["height"]
+
+
+def test_a_model_folder_may_name_its_own_noise(sd15_folder, pipe, tmp_path):
+    """``direct2v.json`` may carry ``noise``: the pipeline's default when a call gives none; the caller's wins."""
+    import json
+    import shutil
+
+    folder = shutil.copytree(sd15_folder, tmp_path / "model")
+    (folder / P.SETTINGS_FILE).write_text(json.dumps({"noise": {"noise": "shared", "noise_weight": 0.3}}))
+    own = direct2v.load_pipeline(folder, device="cpu")
+    own.set_progress_bar_config(disable=True)
+    assert own.defaults["noise"] == P.NoiseSpec(noise="shared", noise_weight=0.3)
+    kw = dict(seed=0, output_type="latent", attention="self", **FAST)
+    by_default = own(PROMPTS, **kw).frames
+    assert torch.equal(by_default, pipe(PROMPTS, noise="shared", noise_weight=0.3, **kw).frames)
+    assert not torch.equal(by_default, pipe(PROMPTS, **kw).frames)  # a model without its own: the warm start
+    assert torch.equal(own(PROMPTS, noise="independent", **kw).frames, pipe(PROMPTS, noise="independent", **kw).frames)
+    assert torch.equal(own(PROMPTS, noise_weight=0.8, **kw).frames,
+                       pipe(PROMPTS, noise=P.NoiseSpec(noise="shared", noise_weight=0.8), **kw).frames)

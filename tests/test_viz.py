@@ -45,3 +45,16 @@ def test_capture_on_a_built_interaction_records_the_call_and_matches_the_keyword
     viz.overlay(ax, frames[0], rec.probs[0].numpy())
     assert ax.images  # the frame and the map drawn on it
     plt.close("all")
+
+
+def test_diagrams_follow_the_one_rule_and_keep_their_former_names():
+    """The diagrams read FrameInteraction.attended_frames; before mapping_start every frame reads only itself."""
+    assert viz.attended_frames("sparse_causal", 3, 1, 4, mapping_start=2) == [3]
+    assert viz.attended_frames("sparse_causal", 3, 2, 4, mapping_start=2) == [0, 2]
+    with pytest.warns(DeprecationWarning, match="use rvm_period="):
+        assert viz.attended_frames("rvm", 1, 8, 4, period=4) == viz.attended_frames("rvm", 1, 8, 4, rvm_period=4)
+    import matplotlib.pyplot as plt
+
+    with pytest.warns(DeprecationWarning, match="use mapping_start="):
+        viz.interaction_schedule(("rvm",), num_frames=3, num_steps=4, start_step=1)
+    plt.close("all")

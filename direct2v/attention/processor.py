@@ -63,7 +63,10 @@ class AttentionRecord:
 
 
 class FrameInteractionProcessor:
-    """Self-attention of one layer, with the frames of the batch interacting as the controller says."""
+    """Self-attention of one layer, with the frames of the batch interacting as the step's
+    :class:`~direct2v.attention.AttentionPlan` says (``controller.plan``, one per denoising step): plain
+    self-attention, sparse-causal attention, or value mapping onto the plan's reference (from the batch's frames,
+    kept for later sections, or the kept ones of a long video), with DSF; while a capture is open it records maps."""
 
     def __init__(self, controller: FrameInteraction, layer: str):
         self.controller = controller
@@ -71,16 +74,15 @@ class FrameInteractionProcessor:
         self.plain = AttnProcessor2_0()
 
     def __call__(self, attn, hidden_states, encoder_hidden_states=None, attention_mask=None, temb=None, *args, **kwargs):
-        c = self.controller
-        ref = c.reference_frame()
-        if encoder_hidden_states is not None or (ref is None and not c.captures):
+        plan = self.controller.plan
+        if encoder_hidden_states is not None or (plan.plain and not plan.capturing):
             return self.plain(attn, hidden_states, encoder_hidden_states, attention_mask, temb)
-        if attention_mask is not None and ref is not None:
+        if attention_mask is not None and not plan.plain:
             raise ValueError("attention_mask is not supported while frames interact; pass None")
         residual, hidden_states, shape = prepare_tokens(attn, hidden_states, temb)
         b, n, _ = hidden_states.shape
-        if b % c.num_frames:
-            raise ValueError(f"num_frames={c.num_frames} does not divide the batch of {b} in layer {self.layer!r}")
+        if b % plan.num_frames:
+            raise ValueError(f"num_frames={plan.num_frames} does not divide the batch of {b} in layer {self.layer!r}")
 
         def heads(x):
             return x.view(b, -1, attn.heads, x.shape[-1] // attn.heads).transpose(1, 2)
@@ -91,49 +93,46 @@ class FrameInteractionProcessor:
         if attn.norm_k is not None:
             k = attn.norm_k(k)
 
-        kv_ref, details = None, None
-        if ref is None:
+        cached, details = None, None
+        if plan.plain:
             out = F.scaled_dot_product_attention(q, k, v)
-        elif c.mode == "sparse_causal":
-            out = sparse_causal_attention(q, k, v, c.num_frames)
+        elif plan.sparse_causal:
+            out = sparse_causal_attention(q, k, v, plan.num_frames)
         else:
-            if c.cache_mode == "replay":
-                kv_ref = c.cached_reference(self.layer, q.device)
-            else:
-                kv_ref = (reference_keys(k, ref, c.num_frames), reference_keys(v, ref, c.num_frames))
-                if c.cache_mode == "record":
-                    c.store_reference(self.layer, *kv_ref)
-            # kv_ref only for a cached reference: with the frame's own, DSF may skip the reference frame;
+            if plan.source == "replay":  # a later section of a long video: the first section's reference
+                cached = self.controller.cached_reference(self.layer, q.device)
+            elif plan.source == "record":
+                self.controller.store_reference(self.layer, reference_keys(k, plan.reference, plan.num_frames),
+                                                reference_keys(v, plan.reference, plan.num_frames))
             # details (every frame's confidence) only while capturing
-            mapping = dict(dsf_quantile=c.dsf_quantile, dsf_scope=c.dsf_scope, chunk_size=c.chunk_size,
-                           kv_ref=kv_ref if c.cache_mode == "replay" else None)
-            if c.captures:
-                out, details = value_mapping_details(q, k, v, ref, c.num_frames, **mapping)
+            mapping = dict(dsf_quantile=plan.dsf_quantile, dsf_scope=plan.dsf_scope, chunk_size=plan.chunk_size,
+                           kv_ref=cached)
+            if plan.capturing:
+                out, details = value_mapping_details(q, k, v, plan.reference, plan.num_frames, **mapping)
             else:
-                out = value_mapping_attention(q, k, v, ref, c.num_frames, **mapping)
-        if c.captures:
-            self._capture(q, k, ref, kv_ref, details)
+                out = value_mapping_attention(q, k, v, plan.reference, plan.num_frames, **mapping)
+        if plan.capturing:
+            self._capture(plan, q, k, None if cached is None else cached[0], details)
 
         return finish_tokens(attn, out, residual, shape)
 
-    def _capture(self, q, k, ref, kv_ref, details):
-        c = self.controller
-        num_frames, group = c.num_frames, q.shape[0] // c.num_frames - 1  # the last (conditional) group
-        for spec in c.captures:
-            if not layer_matches(self.layer, spec["layers"]) or (spec["steps"] is not None and c.step not in spec["steps"]):
+    def _capture(self, plan, q, k, cached_keys, details):
+        """Keep an :class:`AttentionRecord` of the last (conditional) group for each open capture that asks for
+        this layer, step and frame. Frame f's keys: those of ``plan.attended[f]``, or the cached reference's."""
+        num_frames, group = plan.num_frames, q.shape[0] // plan.num_frames - 1
+        for spec in self.controller.captures:
+            if not layer_matches(self.layer, spec["layers"]) or (spec["steps"] is not None and plan.step not in spec["steps"]):
                 continue
             for f in range(num_frames):
                 if spec["frames"] is not None and f not in spec["frames"]:
                     continue
                 i = group * num_frames + f
-                if ref is None:
-                    keys = k[i]
-                elif kv_ref is None:  # sparse causal: first and previous frame
-                    keys = torch.cat([k[group * num_frames], k[group * num_frames + max(f - 1, 0)]], dim=-2)
+                if cached_keys is None:
+                    keys = torch.cat([k[group * num_frames + g] for g in plan.attended[f]], dim=-2)
                 else:
-                    keys = kv_ref[0][group]
+                    keys = cached_keys[group]
                 probs = (q[i].float() @ keys.float().transpose(-1, -2) * q.shape[-1] ** -0.5).softmax(-1).mean(0)
-                record = AttentionRecord(self.layer, c.step, f, ref, probs.cpu())
+                record = AttentionRecord(self.layer, plan.step, f, plan.reference, probs.cpu())
                 if details is not None:
                     record.confidence, record.mask = details.confidence[i].cpu(), details.mask[i].cpu()
                 spec["records"].append(record)
@@ -212,11 +211,11 @@ def capture(controller: FrameInteraction, layers=None, steps=None, frames=None):
     spec = {"layers": None if layers is None else ((layers,) if isinstance(layers, str) else tuple(layers)),
             "steps": None if steps is None else set(steps), "frames": None if frames is None else set(frames),
             "records": []}
-    controller.captures.append(spec)
+    controller.open_capture(spec)
     try:
         yield spec["records"]
     finally:
-        controller.captures.remove(spec)
+        controller.close_capture(spec)
 
 
 def prepare_tokens(attn, hidden_states, temb=None):

@@ -77,7 +77,7 @@ def prepare(unet, method: str, num_frames: int, motion: RecurrentMotion | None =
         trainable.update({f"recurrent.{k}": p for k, p in sorted(motion.named_parameters())})
     else:
         motion = None
-        install_frame_interaction(unet, FrameInteraction("sparse_causal", num_frames=num_frames, start_step=0))
+        install_frame_interaction(unet, FrameInteraction("sparse_causal", num_frames=num_frames, mapping_start=0))
     for p in trainable.values():
         p.requires_grad_(True)
     return trainable, motion
