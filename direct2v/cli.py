@@ -74,7 +74,7 @@ def plural(count: int, noun: str) -> str:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from .shapes.model import GUIDANCE as SHAPES_GUIDANCE
+    from .miniature.model import GUIDANCE as SHAPES_GUIDANCE
     from .video import FORMATS
 
     p = argparse.ArgumentParser(
@@ -173,7 +173,7 @@ def check_outputs(args) -> list[Path]:
 def frame_size(model: str) -> tuple[int, int] | None:
     """(height, width) of the frames a model folder draws, from its configs; None for a hub id."""
     if model == "shapes":
-        from .shapes.model import WEIGHTS as folder
+        from .miniature.model import WEIGHTS as folder
     else:
         folder = Path(model).expanduser()
     try:

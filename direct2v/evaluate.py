@@ -72,7 +72,7 @@ from .metrics import (CLIPScorer, NARRATIVE_KEYS, as_video, avg_dist, background
 from .runtime import atomic_paths
 from .attention import authors_layers
 from .settings import PAPER_INTERACTION
-from .shapes.model import GUIDANCE as SHAPES_GUIDANCE
+from .miniature.model import GUIDANCE as SHAPES_GUIDANCE
 
 # (category, user prompt); every one is directed by the StoryboardDirector
 STORIES: list[tuple[str, str]] = [
@@ -106,7 +106,7 @@ DSF_QUANTILE = PAPER_INTERACTION["dsf_quantile"]
 GUIDANCE = SHAPES_GUIDANCE
 """Classifier-free guidance of the runs. The paper uses 12.0 with Stable Diffusion; the shapes miniature at 12.0
 paints wrong, over-saturated colours (a red ball comes out yellow or blue), so it is evaluated at the scale its
-own quality bars were measured at (``direct2v.shapes.model.GUIDANCE``)."""
+own quality bars were measured at (``direct2v.miniature.model.GUIDANCE``)."""
 AUTHORS = "authors"
 """``attention_layers`` of a row in ``METHODS`` that :func:`generate_batch` replaces by :func:`authors_layers`."""
 METHODS: dict[str, tuple[str, dict | None]] = {  # name -> (label, pipeline arguments; None: the peer)
@@ -243,10 +243,10 @@ def story_tracks(script) -> list[dict]:
 def object_verdicts(detection, scene, tracks, f: int) -> list[tuple[str, str]]:
     """Per track: (colour it should show or "absent", colour seen or "absent") in frame ``f``.
 
-    A present object is the detection :func:`~direct2v.shapes.detect.match` pairs with it, when it has
+    A present object is the detection :func:`~direct2v.world.detect.match` pairs with it, when it has
     the track's shape; an absent one is seen when a detection left unpaired has its shape.
     """
-    from .shapes.detect import match
+    from .world.detect import match
 
     paired = match(detection, scene)
     unpaired = [d for d in detection.objects if all(d is not p for p in paired)]
@@ -265,7 +265,7 @@ def object_verdicts(detection, scene, tracks, f: int) -> list[tuple[str, str]]:
 
 def measure(video: np.ndarray, script, scorer: CLIPScorer) -> tuple[list[dict], dict]:
     """Per-frame and per-video metrics of one generated video of ``script``."""
-    from .shapes.detect import detect, judge
+    from .world.detect import detect, judge
 
     images = scorer.embed_images(video)
     per_frame = CLIPScorer.scores_from_embeddings(images, scorer.embed_texts(script.frames))

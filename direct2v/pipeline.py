@@ -580,10 +580,10 @@ def load_pipeline(name_or_path: str | os.PathLike = "shapes", device=None, dtype
     dtype = pick_dtype(device, dtype)
     path = name_or_path
     if str(name_or_path) == "shapes":
-        from .shapes.model import WEIGHTS
+        from .miniature.model import WEIGHTS
         if not (WEIGHTS / "model_index.json").exists():
             raise FileNotFoundError(f"the shapes model is not in {WEIGHTS}; train it with "
-                                    "`python -m direct2v.shapes.train all --out direct2v/shapes/weights`")
+                                    "`python -m direct2v.miniature.train all --out direct2v/miniature/weights`")
         path = WEIGHTS
     kwargs = {"safety_checker": None, "feature_extractor": None, "requires_safety_checker": False, **kwargs}
     if Path(path).is_dir():

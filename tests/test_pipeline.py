@@ -8,7 +8,7 @@ from transformers import CLIPTextConfig, CLIPTextModel
 import direct2v
 from direct2v import pipeline as P
 from direct2v.attention import FrameInteractionProcessor
-from direct2v.shapes import model as mini
+from direct2v.miniature import model as mini
 
 PROMPTS = ["a red circle at the top left, day background", "a red circle at the top center, day background",
            "a red circle at the top right, day background"]
@@ -279,7 +279,7 @@ def test_load_pipeline_refuses_missing_cuda(sd15_folder):
 # ----------------------------------------------------------------------------- the story, on the trained model
 @pytest.mark.skipif(not (mini.WEIGHTS / "unet").exists(), reason="the shapes model is not trained yet")
 def test_story_object_appears_later_on_the_shapes_model():
-    from direct2v.shapes.detect import detect
+    from direct2v.world.detect import detect
 
     pipe = direct2v.load_pipeline("shapes", device="cpu")
     pipe.set_progress_bar_config(disable=True)

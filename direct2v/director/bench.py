@@ -2,8 +2,8 @@
 
 The paper judges its directors by eye (Fig. 13). In the shapes world a script can be checked
 without any image model: every frame is read by the world's caption parser
-(:func:`direct2v.shapes.captions.parse`) into a scene, the scenes are drawn by the world's own
-renderer (:func:`direct2v.shapes.render.render_story`), and the story's events are checked on
+(:func:`direct2v.world.captions.parse`) into a scene, the scenes are drawn by the world's own
+renderer (:func:`direct2v.world.render.render_story`), and the story's events are checked on
 what was drawn, frame by frame. Each script gets five checks, each true or false:
 
 * ``valid``: the director gave F frames, and the parser reads an object from every frame;
@@ -38,9 +38,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..metrics.bootstrap import bootstrap_ci
-from ..shapes.captions import parse
-from ..shapes.render import render_story
-from ..shapes.world import Obj, Scene
+from ..world.captions import parse
+from ..world.render import render_story
+from ..world.world import Obj, Scene
 from .parsing import DirectorError
 from .story import frame_time
 

@@ -96,9 +96,9 @@ def format_fps(fps: float) -> str:
 def world_vocabulary() -> str:
     """The add-on that tells an LLM which words the miniature shapes model understands.
 
-    Built from :mod:`direct2v.shapes.world`, so it follows the world if the world grows.
+    Built from :mod:`direct2v.world.world`, so it follows the world if the world grows.
     """
-    from direct2v.shapes import world
+    from direct2v.world import world
 
     def words(items):
         return ", ".join(items)

@@ -14,7 +14,7 @@ def scene_to_dict(scene) -> dict:
 
 
 def scene_from_dict(data: dict):
-    from direct2v.shapes.world import Obj, Scene
+    from direct2v.world.world import Obj, Scene
 
     return Scene(objects=tuple(Obj(**o) for o in data["objects"]), background=data["background"])
 

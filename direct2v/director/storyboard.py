@@ -3,7 +3,7 @@
 It does what the paper asks of the LLM (Fig. 14) with a small grammar instead of a language
 model: it decomposes the prompt into events (rule 1), tracks the objects (rule 2) and the
 background (rule 3), and writes one self-contained canonical caption per frame, with the
-ground-truth :class:`~direct2v.shapes.world.Scene` of every frame (``script.scenes``).
+ground-truth :class:`~direct2v.world.world.Scene` of every frame (``script.scenes``).
 
 Grammar: clauses joined by "and", "while", commas (same time) or "then" (one after the other);
 "later" moves a clause to the second half of its time. Subjects: objects ("a large red ball at
@@ -29,8 +29,8 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 
-from ..shapes.captions import ParsedObject as Mention  # what a clause says of one object
-from ..shapes.world import BACKGROUNDS, COLORS, COLUMNS, ROWS, SHAPE_SYNONYMS, SHAPES, SIZES, normalize_words
+from ..world.captions import ParsedObject as Mention  # what a clause says of one object
+from ..world.world import BACKGROUNDS, COLORS, COLUMNS, ROWS, SHAPE_SYNONYMS, SHAPES, SIZES, normalize_words
 from .base import Director, check_request
 from .parsing import DirectorError, show
 from .script import Script
@@ -342,7 +342,7 @@ class StoryboardDirector(Director):
 
     def direct(self, prompt: str, num_frames: int = 8, fps: float = 1, camera: bool = True) -> Script:
         """One canonical caption per frame and its ground-truth scene (``script.scenes``)."""
-        from direct2v.shapes.captions import caption
+        from direct2v.world.captions import caption
 
         check_request(prompt, num_frames, fps, camera)
         scenes = self.scenes(prompt, num_frames)

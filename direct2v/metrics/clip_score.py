@@ -99,7 +99,7 @@ class CLIPScorer:
 
         path = name_or_path
         if str(name_or_path) == "shapes":
-            from ..shapes.model import WEIGHTS
+            from ..miniature.model import WEIGHTS
             path = WEIGHTS / "clip"
         model = CLIPModel.from_pretrained(path, dtype=torch.float32)
         if isinstance(tokenizer, (str, os.PathLike)):

@@ -31,7 +31,7 @@ DILATE = 2   # px added around every object pixel
 
 def background_mask(frame: np.ndarray, dilate: int = DILATE) -> np.ndarray:
     """Boolean (H, W): pixels the palette classifier does not give to an object, nor within ``dilate`` px of one."""
-    from ..shapes.detect import N_OBJECT_LABELS, OBJECT_DISTANCE, classify_pixels
+    from ..world.detect import N_OBJECT_LABELS, OBJECT_DISTANCE, classify_pixels
 
     label, dist = classify_pixels(frame)
     objects = ((label < N_OBJECT_LABELS) & (dist < OBJECT_DISTANCE)).astype(np.uint8)
@@ -55,7 +55,7 @@ def _backgrounds(video: np.ndarray, scenes, detections=None) -> list[str]:
     """The background word of every frame: the storyboard's, else the detector's."""
     if scenes is not None:
         return [s.background for s in scenes]
-    from ..shapes.detect import detect
+    from ..world.detect import detect
 
     return [d.background for d in (detections or [detect(f) for f in video])]
 
@@ -87,7 +87,7 @@ def background_change(frames, scenes=None, dilate: int = DILATE) -> float:
 
 def _detected(video: np.ndarray, detections) -> list:
     """The detector's reading of every frame: ``detections`` when the caller has them already."""
-    from ..shapes.detect import detect
+    from ..world.detect import detect
 
     if detections is None:
         return [detect(f) for f in video]
@@ -105,7 +105,7 @@ def identity_consistencies(frames, scenes=None, detections=None) -> np.ndarray:
     shape. A pattern the detector cannot name never agrees. ``detections``: the frames' detections
     when already computed (``detect`` of each frame), so the detector runs once per frame.
     """
-    from ..shapes.detect import match
+    from ..world.detect import match
 
     video = _checked(frames, scenes)
     detections = _detected(video, detections)
@@ -125,7 +125,7 @@ def identity_consistencies(frames, scenes=None, detections=None) -> np.ndarray:
 
 def decoration_consistencies(frames, scenes=None, detections=None) -> np.ndarray:
     """Per adjacent pair: intersection over union of the two frames' decoration masks
-    (:attr:`~direct2v.shapes.detect.Detection.decorations`), both restricted to pixels away from
+    (:attr:`~direct2v.world.detect.Detection.decorations`), both restricted to pixels away from
     the objects of either frame, shape (F - 1,). NaN where the background word changes or
     neither frame shows a decoration there. ``detections`` as in :func:`identity_consistencies`.
     """

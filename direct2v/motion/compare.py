@@ -35,7 +35,7 @@ import numpy as np
 import torch
 
 from ..runtime import atomic_path
-from ..shapes.model import GUIDANCE
+from ..miniature.model import GUIDANCE
 from ..video import as_frames
 from .data import CONDITIONS, MOTIONS, MotionClip
 
@@ -91,8 +91,8 @@ def _target(detection, clip: MotionClip):
 
 def motion_scores(video: np.ndarray, clip: MotionClip) -> dict[str, float]:
     """Detector-based scores of one video against its clip's storyboard (module docstring)."""
-    from ..shapes.detect import detect
-    from ..shapes.world import COLUMNS
+    from ..world.detect import detect
+    from ..world.world import COLUMNS
 
     index = {c: i for i, c in enumerate(COLUMNS)}
     dets = [detect(frame) for frame in video]

@@ -62,7 +62,7 @@ def make_clip(color, shape, background, size="medium", motion="left_to_right", n
               condition="seen") -> MotionClip:
     """Direct the prompt with the storyboard director and render its ground-truth video."""
     from ..director import StoryboardDirector
-    from ..shapes.render import render_story
+    from ..world.render import render_story
 
     prompt = motion_prompt(color, shape, background, size, motion)
     script = StoryboardDirector().direct(prompt, num_frames=num_frames, fps=1)

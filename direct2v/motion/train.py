@@ -123,7 +123,7 @@ class TuneResult:
 def _default_schedule():
     from diffusers import DDPMScheduler
 
-    from ..shapes.model import scheduler_config
+    from ..miniature.model import scheduler_config
     cfg = scheduler_config()
     return DDPMScheduler(**{k: cfg[k] for k in ("num_train_timesteps", "beta_start", "beta_end", "beta_schedule")})
 

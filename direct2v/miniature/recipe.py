@@ -1,9 +1,9 @@
 """The miniature's chosen training as one command, sized for a CUDA GPU (the stage issue's recipe).
 
-    python -m direct2v.shapes.recipe [--device cuda] [--out DIR] [--steps-scale 1.0] [--no-measure]
+    python -m direct2v.miniature.recipe [--device cuda] [--out DIR] [--steps-scale 1.0] [--no-measure]
 
-Runs every step of :data:`RECIPE` through :func:`direct2v.shapes.train.main` (which resumes from the
-weights in ``DIR``, default the shipped folder), then ``python -m direct2v.shapes.quality --stage`` on
+Runs every step of :data:`RECIPE` through :func:`direct2v.miniature.train.main` (which resumes from the
+weights in ``DIR``, default the shipped folder), then ``python -m direct2v.miniature.quality --stage`` on
 the result, which rewrites the model card. ``--steps-scale`` shrinks the step counts (tests run it on a
 CPU with a tiny model). The recipe is the current candidate (world version 3, objects of one scene share
 their pattern: see the model card's notes); sized for about 8 minutes of an H100 from an estimate, not
@@ -22,7 +22,7 @@ RECIPE = (
      "--lr", "3e-4", "--bf16", "--workers", "12", "--save-every", "1000",
      "--note", "recipe: version-3 candidate (objects of one scene share their pattern), self-attention only"),
 )
-"""``direct2v.shapes.train`` argument lists, run in order."""
+"""``direct2v.miniature.train`` argument lists, run in order."""
 
 
 def scaled(args: tuple[str, ...], scale: float) -> list[str]:
@@ -36,7 +36,7 @@ def scaled(args: tuple[str, ...], scale: float) -> list[str]:
 
 
 def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m direct2v.shapes.recipe", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m direct2v.miniature.recipe", description=__doc__.split("\n\n")[0])
     parser.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda, ...")
     parser.add_argument("--out", type=Path, default=mini.WEIGHTS)
     parser.add_argument("--steps-scale", type=float, default=1.0, help="multiply every step count (tests: tiny)")

@@ -1,13 +1,13 @@
 """Measure the shipped miniature model against its quality bars and write them into the model card.
 
-    python -m direct2v.shapes.quality [--single 200] [--pairs 100] [--steps 50] [--guidance G] [--stage]
+    python -m direct2v.miniature.quality [--single 200] [--pairs 100] [--steps 50] [--guidance G] [--stage]
 
-Every sampled image is judged by the detector (``direct2v.shapes.detect``) against the scene its
+Every sampled image is judged by the detector (``direct2v.world.detect``) against the scene its
 prompt describes; fresh scenes come from a fixed seed, so the table is reproducible. Also measured:
 VAE reconstruction PSNR and pattern on fresh images, CLIP text-to-image top-1 retrieval among 64,
 the stricter shape test per size class (``detect.clean_shape``), how the model samples what no
 caption names (patterns over seeds, decorations per background, against the world's own rates)
-and, with ``--stage``, the measurements of :mod:`direct2v.shapes.stage` (does the model show the
+and, with ``--stage``, the measurements of :mod:`direct2v.miniature.stage` (does the model show the
 inconsistency DirecT2V removes, and do its keys and values carry appearance?).
 """
 from __future__ import annotations
@@ -25,11 +25,11 @@ import torch
 from ..runtime import atomic_path, pick_device
 from ..video import as_frames, frames_to_tensor, tensor_to_frames
 from . import model as mini
-from .captions import caption
-from .detect import clean_shape, detect, judge, judge_objects, match
+from ..world.captions import caption
+from ..world.detect import clean_shape, detect, judge, judge_objects, match
 from .grounding import probe
-from .render import render, render_with_truth
-from .world import BACKGROUNDS, PATTERN_SIZES, PATTERNS, SIZES, random_scene
+from ..world.render import render, render_with_truth
+from ..world.world import BACKGROUNDS, PATTERN_SIZES, PATTERNS, SIZES, random_scene
 
 BARS = {  # (group, attribute): minimum fraction (or dB), from the issues' quality bars
     ("single", "color"): 0.98, ("single", "shape"): 0.98, ("single", "column"): 0.90,
@@ -44,7 +44,7 @@ CEILINGS = {("patterns", "largest_share"): 0.40}
 DIAGNOSTICS = [("strict", "extra_object"), ("text", "probe_column"), ("text", "probe_row"),
                ("text", "position_over_colour")]
 """Measured without a bar: unasked objects in single-object images; can the UNet be told where an
-object is (``direct2v.shapes.grounding.probe``)."""
+object is (``direct2v.miniature.grounding.probe``)."""
 PATTERN_CAPTION = "a large red circle in the middle center, day background"
 """The caption sampled over many seeds to see how the model draws what it leaves open."""
 
@@ -204,11 +204,11 @@ def markdown(results: dict) -> str:
 
 
 def stage_markdown(results: dict) -> str:
-    """The tables of :mod:`direct2v.shapes.stage`, when measured."""
+    """The tables of :mod:`direct2v.miniature.stage`, when measured."""
     rows = []
     if "stage" in results:
         rows += ["", "Per-frame self-attention (the paper's starting point) on stories of medium and large objects "
-                 "(`direct2v.shapes.stage.stage`): adjacent frames that keep the unnamed pattern (identity) and the "
+                 "(`direct2v.miniature.stage.stage`): adjacent frames that keep the unnamed pattern (identity) and the "
                  "decorations (intersection over union):", "", "| video | identity | decoration |", "| --- | --- | --- |"]
         rows += [f"| {name} | {r['identity']:.2f} | {r['decoration']:.2f} |" for name, r in results["stage"].items()]
     if "transfer" in results:
@@ -241,13 +241,13 @@ def stage_markdown(results: dict) -> str:
 
 
 def main(argv=None) -> dict:
-    parser = argparse.ArgumentParser(prog="python -m direct2v.shapes.quality", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m direct2v.miniature.quality", description=__doc__.split("\n\n")[0])
     parser.add_argument("--single", type=int, default=200, help="single-object prompts (fully specified)")
     parser.add_argument("--pairs", type=int, default=100, help="two-object prompts")
     parser.add_argument("--steps", type=int, default=50)
     parser.add_argument("--guidance", type=float, default=None, help="default: the model's own (direct2v.json)")
     parser.add_argument("--seeds-per-caption", type=int, default=60, help="samples of one caption for the pattern spread")
-    parser.add_argument("--stage", action="store_true", help="also run direct2v.shapes.stage (slow)")
+    parser.add_argument("--stage", action="store_true", help="also run direct2v.miniature.stage (slow)")
     parser.add_argument("--stage-steps", type=int, default=20, help="denoising steps of the stage measurements")
     parser.add_argument("--batch", type=int, default=50)
     parser.add_argument("--seed", type=int, default=2024)
@@ -300,7 +300,7 @@ def main(argv=None) -> dict:
         results["interaction_layers"] = list(layers)
         results["correspondence"] = stage.correspondence(video_pipe, steps=args.stage_steps)
     table = markdown(results)
-    command = "python -m direct2v.shapes.quality " + " ".join(shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:]))
+    command = "python -m direct2v.miniature.quality " + " ".join(shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:]))
     record = {"command": command.strip(), "results": results, "markdown": table + f"\n\nSeconds: {time.time() - start:.0f} on {device}.",
               "guidance": guidance, "steps": args.steps}
     print(table)

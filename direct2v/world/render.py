@@ -4,7 +4,7 @@ Drawn at 4x (256 x 256) with PIL and area-downsampled (``Image.reduce(4)``), whi
 anti-aliased edges the contract asks for (``shapes_world.md``, Canvas). Jitter (object colour
 up to 12 per channel, side up to 15 %, anchored centres up to 2 px), the object's pattern and
 the background's decorations are the world's unspecified details, drawn from the random
-generator; the geometry rules (clamping, jitter cells) are those of :mod:`direct2v.shapes.world`.
+generator; the geometry rules (clamping, jitter cells) are those of :mod:`direct2v.world.world`.
 
 Version 2 of the world (``shapes_world.md``, "Version 2") gives those details visual mass: a
 pattern on every medium or large object (stripes, dots, checks or a ring in a lighter tint of its

@@ -1,9 +1,9 @@
 """Train the miniature Stable Diffusion on the shapes world, part by part.
 
-    python -m direct2v.shapes.train {tokenizer,clip,vae,unet,all} --device auto --steps N --out DIR
+    python -m direct2v.miniature.train {tokenizer,clip,vae,unet,all} --device auto --steps N --out DIR
 
 Data are rendered on the fly from a seeded generator. Each part resumes from the weights already
-in ``DIR`` (the shipped folder, ``direct2v/shapes/weights``, is a valid ``DIR``: training proceeds
+in ``DIR`` (the shipped folder, ``direct2v/miniature/weights``, is a valid ``DIR``: training proceeds
 over several runs on a 2-core CPU) and, when the same machine ran it before, from the optimizer
 state kept in ``DIR/.train/``. Every run is appended to ``DIR/training_log.json`` and the model card
 ``DIR/README.md`` is rewritten from it.
@@ -29,9 +29,9 @@ from ..runtime import atomic_folder, atomic_path, pick_device
 from ..training import Hooks, optimize
 from ..video import frames_to_tensor
 from . import model as mini
-from .captions import caption, training_caption
-from .render import render
-from .world import random_scene
+from ..world.captions import caption, training_caption
+from ..world.render import render
+from ..world.world import random_scene
 
 PARTS = ("tokenizer", "clip", "vae", "unet")
 DEFAULTS = {  # steps, batch, learning rate
@@ -51,7 +51,7 @@ def batch(rng: np.random.Generator, n: int, canonical: float = 0.5, shared_patte
     A caption is canonical with probability ``canonical``, else a randomly under-specified,
     reordered training variant, so the model learns to sample what a caption leaves open.
     ``shared_pattern``: the objects of a scene share one pattern (the version-3 candidate rule,
-    :mod:`direct2v.shapes.render`). ``min_objects``: scenes hold at least this many objects (the world's
+    :mod:`direct2v.world.render`). ``min_objects``: scenes hold at least this many objects (the world's
     1-3 object counts otherwise; 2 gives every image something to share).
     """
     scenes = [random_scene(rng, int(rng.integers(min_objects, 4)) if min_objects > 1 else None) for _ in range(n)]
@@ -206,7 +206,7 @@ def load_tokenizer(out: Path):
 
 
 GROUNDING_WEIGHT = 1.0
-"""Weight of the token-grounding loss (``direct2v.shapes.grounding``) beside CLIP's contrastive loss."""
+"""Weight of the token-grounding loss (``direct2v.miniature.grounding``) beside CLIP's contrastive loss."""
 
 
 def train_clip(args, out: Path) -> None:
@@ -412,7 +412,7 @@ TRAINERS = {"tokenizer": train_tokenizer, "clip": train_clip, "vae": train_vae, 
 
 
 def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m direct2v.shapes.train", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m direct2v.miniature.train", description=__doc__.split("\n\n")[0])
     parser.add_argument("part", choices=PARTS + ("all",))
     parser.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda, cuda:1, ...")
     parser.add_argument("--steps", type=int, default=None, help="optimizer steps for this run (default per part)")

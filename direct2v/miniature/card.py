@@ -1,7 +1,7 @@
 """The model card (``README.md``) of the shipped miniature model, written from its own records.
 
 Two files in the weights folder feed it: ``training_log.json`` (every training run, appended by
-``direct2v.shapes.train``) and ``evaluation.json`` (written by ``direct2v.shapes.quality``).
+``direct2v.miniature.train``) and ``evaluation.json`` (written by ``direct2v.miniature.quality``).
 """
 from __future__ import annotations
 
@@ -13,13 +13,13 @@ from ..runtime import atomic_path
 
 INTRO = """# shapes-mini: a miniature Stable Diffusion of the shapes world
 
-Trained from scratch by `python -m direct2v.shapes.train` on images rendered on the fly by
-`direct2v.shapes.render` (the world of `shapes_world.md`). A standard diffusers
+Trained from scratch by `python -m direct2v.miniature.train` on images rendered on the fly by
+`direct2v.world.render` (the world of `shapes_world.md`). A standard diffusers
 `StableDiffusionPipeline` folder: 64x64 RGB images, 16x16x4 latents, a word-level tokenizer,
 a small CLIP whose text tower conditions the UNet, a PNDM scheduler. `clip/` holds the whole
 contrastive model for CLIP-score metrics. Weights are stored in fp16.
 
-Resuming: `python -m direct2v.shapes.train PART --out direct2v/shapes/weights` continues from these
+Resuming: `python -m direct2v.miniature.train PART --out direct2v/miniature/weights` continues from these
 weights (the optimizer state lives in `.train/`, which is not committed).
 """
 
@@ -42,7 +42,7 @@ def write_model_card(folder: str | os.PathLike) -> Path:
         command = f"Command: `{result['command']}` (guidance {result.get('guidance')}, {result.get('steps')} steps)"
         lines += ["## Quality, measured", "", command, "", result["markdown"], ""]
     else:
-        lines += ["## Quality, measured", "", "Not evaluated yet: run `python -m direct2v.shapes.quality`.", ""]
+        lines += ["## Quality, measured", "", "Not evaluated yet: run `python -m direct2v.miniature.quality`.", ""]
     notes = folder / "notes.md"  # hand-written findings about this model, kept beside the records
     if notes.exists():
         lines += [notes.read_text().strip(), ""]

@@ -1,7 +1,7 @@
 """Does the miniature show the problem DirecT2V solves, and the property its fix relies on?
 
 Three measurements on the shipped model (``shapes_world.md``, "Version 2"), each reported in the
-model card by ``python -m direct2v.shapes.quality``:
+model card by ``python -m direct2v.miniature.quality``:
 
 * :func:`appearance_transfer`: in Stable Diffusion, self-attention keys and values carry
   appearance while queries carry layout; that is why value mapping (Eq. 4) can make frame f look
@@ -32,10 +32,10 @@ from tqdm.auto import tqdm
 from ..metrics import decoration_consistency, identity_consistency
 from ..settings import frame_interaction
 from ..video import as_frames
-from .captions import caption
-from .detect import N_OBJECT_LABELS, OBJECT_DISTANCE, classify_pixels, detect
-from .render import render_story
-from .world import COLUMNS, PATTERN_SIZES, Obj, Scene, random_scene
+from ..world.captions import caption
+from ..world.detect import N_OBJECT_LABELS, OBJECT_DISTANCE, classify_pixels, detect
+from ..world.render import render_story
+from ..world.world import COLUMNS, PATTERN_SIZES, Obj, Scene, random_scene
 
 LEVELS = ("down_blocks.0", "down_blocks.1", "down_blocks.2", "mid_block", "up_blocks.0", "up_blocks.1",
           "up_blocks.2")
@@ -249,7 +249,7 @@ def interaction_study(pipe, rules=tuple(RULES), layers=None, noise: str = "warm_
     """
     from ..director import StoryboardDirector
     from ..metrics import narrative_accuracy
-    from .detect import judge
+    from ..world.detect import judge
 
     unknown = [r for r in rules if r not in RULES]
     if unknown or not rules:

@@ -17,7 +17,7 @@ import os
 from pathlib import Path
 
 from ..runtime import atomic_path
-from .world import VOCABULARY, normalize_words
+from ..world.world import VOCABULARY, normalize_words
 
 WEIGHTS = Path(__file__).with_name("weights")
 """The folder of the shipped pipeline (committed inside the package)."""

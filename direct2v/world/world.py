@@ -2,7 +2,7 @@
 
 The miniature Stable Diffusion that ships with direct2v is trained on this procedural world,
 whose ground truth is known, so that every claim of the book (prompt following, cross-frame
-consistency, the effect of RVM and DSF) can be measured by :mod:`direct2v.shapes.detect`.
+consistency, the effect of RVM and DSF) can be measured by :mod:`direct2v.world.detect`.
 
 Geometry, in pixels of the 64 x 64 canvas (a pixel ``i`` covers ``[i, i + 1)``):
 

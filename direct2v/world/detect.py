@@ -24,9 +24,9 @@ Steps of :func:`detect`:
    put under blur, where the contract's fill ratio of the bounding box (circle about 0.785,
    square 1, triangle 0.5) does not.
 6. Size: the side implied by the area and the shape (circle 2 sqrt(A / pi), square sqrt(A),
-   triangle sqrt(2 A)), classed by :func:`~direct2v.shapes.world.size_class`.
+   triangle sqrt(2 A)), classed by :func:`~direct2v.world.world.size_class`.
 7. Column and row: nearest anchor to the centre, with anchors clamped for the detected size
-   as the renderer clamps them (:func:`~direct2v.shapes.world.nearest_column`).
+   as the renderer clamps them (:func:`~direct2v.world.world.nearest_column`).
 """
 from __future__ import annotations
 
@@ -191,7 +191,7 @@ def pattern_features(t: np.ndarray, region: np.ndarray, ring: np.ndarray) -> dic
     coefficient at the pattern period along x, along y and along the diagonals (stripes across
     y light up ``fy``, stripes across x ``fx``, checks ``fd``, dots all three). ``ring``: the
     correlation of the tint with ``ring``, the map of where a ring of the detected shape, size
-    and place would be drawn (:func:`~direct2v.shapes.render.pattern_map`).
+    and place would be drawn (:func:`~direct2v.world.render.pattern_map`).
     """
     ys, xs = np.nonzero(region)
     v = t[ys, xs] - t[ys, xs].mean()

@@ -2,11 +2,11 @@
 
 ``world`` (palette, vocabulary, scenes), ``render`` (images and story videos), ``captions``
 (captioner and parser) and ``detect`` (the judge). Only numpy, PIL and OpenCV are imported here;
-the model and its training live in their own modules.
+the model, its training and its measurements live one floor up, in :mod:`direct2v.miniature`.
 
 The functions ``render`` and ``detect`` are re-exported under the names of their modules, so
-``from direct2v.shapes import render`` gives the function; import the modules by their full
-name (``from direct2v.shapes.render import render_story``).
+``from direct2v.world import render`` gives the function; import the modules by their full
+name (``from direct2v.world.render import render_story``).
 """
 from .world import (BACKGROUNDS, CANVAS, COLORS, COLUMNS, DECORATIONS, ROWS, SHAPE_SYNONYMS,
                     SHAPES, SIZES, VOCABULARY, Obj, Scene, anchor_center, nearest_column,
