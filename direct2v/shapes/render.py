@@ -1,0 +1,4 @@
+"""Deprecated: moved to :mod:`direct2v.world.render` (see :mod:`direct2v.shapes`)."""
+from direct2v.shapes import redirect
+
+redirect(__spec__.name, __name__)
