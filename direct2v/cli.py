@@ -34,7 +34,8 @@ import traceback
 from pathlib import Path
 
 from . import __version__
-from .settings import ATTENTION_MODES, NOISE_KINDS, PAPER_INTERACTION, PAPER_SETTINGS, SettingError
+from .settings import (ATTENTION_MODES, NOISE_KINDS, PAPER_INTERACTION, PAPER_SETTINGS, SettingError, model_folder,
+                       model_settings)
 
 DIRECTORS = ("storyboard", "openai", "local")
 DEFAULT_TIMEOUT = 60.0
@@ -74,7 +75,6 @@ def plural(count: int, noun: str) -> str:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from .miniature.model import GUIDANCE as SHAPES_GUIDANCE
     from .video import FORMATS
 
     p = argparse.ArgumentParser(
@@ -112,7 +112,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--mapping-start", type=int, default=None, help="step where value mapping starts (default 4%%)")
     g.add_argument("--steps", type=int, default=50, help="denoising steps T (paper: 100)")
     g.add_argument("--guidance", type=float, default=None,
-                   help=f"classifier-free guidance (default: the model's recommended scale, {SHAPES_GUIDANCE} for "
+                   help=f"classifier-free guidance (default: the model's recommended scale, {model_settings('shapes')['guidance_scale']} for "
                         f"shapes; the paper's {PAPER_SETTINGS['guidance_scale']} for models that recommend none)")
     g.add_argument("--noise", choices=NOISE_KINDS, default="warm_start", help="initial noise of the frames")
     g.add_argument("--motion", type=float, nargs=2, default=(0.0, 0.0), metavar=("DX", "DY"),
@@ -172,10 +172,7 @@ def check_outputs(args) -> list[Path]:
 
 def frame_size(model: str) -> tuple[int, int] | None:
     """(height, width) of the frames a model folder draws, from its configs; None for a hub id."""
-    if model == "shapes":
-        from .miniature.model import WEIGHTS as folder
-    else:
-        folder = Path(model).expanduser()
+    folder = Path(model_folder(model)).expanduser()
     try:
         import json
 

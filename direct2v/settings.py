@@ -2,7 +2,7 @@
 
 The paper's settings (section 4.1) are :data:`PAPER_SETTINGS` and :data:`PAPER_INTERACTION`; a model's
 own recommended settings live with its weights (``direct2v.json``, read by
-:func:`direct2v.pipeline.model_settings`). Each rule is one function here: the pipeline
+:func:`model_settings`). Each rule is one function here: the pipeline
 (:meth:`direct2v.pipeline.DirecT2VPipeline.__call__`), :class:`direct2v.attention.FrameInteraction`,
 :class:`NoiseSpec` and the command (:func:`direct2v.cli.check_args`) all call the same ones, so a
 setting is checked the same way everywhere, before any model is loaded.
@@ -13,9 +13,14 @@ pipeline names its keyword (``dsf_quantile=1.5 is not allowed; use ...``).
 """
 from __future__ import annotations
 
+import json
 import math
 import numbers
+import os
 from dataclasses import dataclass
+from pathlib import Path
+
+from safetensors import SafetensorError, safe_open
 
 # ----------------------------------------------------------------------------- the paper's settings
 PAPER_SETTINGS = {"num_inference_steps": 100, "guidance_scale": 12.0}
@@ -300,3 +305,63 @@ def frame_interaction(num_frames: int, num_inference_steps: int, **keywords):
     """
     return check_video_settings(num_frames=num_frames, num_inference_steps=num_inference_steps,
                                 guidance_scale=None, **keywords).interaction
+
+
+# ----------------------------------------------------------------------------- a model folder's own settings
+SETTINGS_FILE = "direct2v.json"
+"""A model folder's recommended settings (a JSON object with keys of ``PAPER_SETTINGS``, and optionally
+``height``/``width`` in pixels), applied by :func:`direct2v.pipeline.load_pipeline` as the pipeline's defaults;
+the shapes model ships one (guidance 1.5, written by :func:`direct2v.miniature.model.write_settings`)."""
+
+SHAPES_WEIGHTS = Path(__file__).with_name("miniature") / "weights"
+"""The folder of the embedded miniature model (committed inside the package, made by
+``python -m direct2v.miniature.train``)."""
+MODELS = {"shapes": SHAPES_WEIGHTS}
+"""Names of the models embedded in the package -> their pipeline folder (``load_pipeline("shapes")``)."""
+
+
+def model_folder(name_or_path: str | os.PathLike) -> str | os.PathLike:
+    """The folder of an embedded model's name (:data:`MODELS`); any other folder or hub id unchanged."""
+    return MODELS.get(str(name_or_path), name_or_path)
+
+
+def model_settings(name_or_path: str | os.PathLike) -> dict:
+    """The sampling defaults of a model: ``PAPER_SETTINGS`` updated by its folder's ``direct2v.json``.
+
+    ``name_or_path``: an embedded model's name (``"shapes"``), a folder or a hub id; a hub id or a folder
+    without the file gets the paper's settings.
+    """
+    file = Path(model_folder(name_or_path)) / SETTINGS_FILE
+    if not file.is_file():
+        return dict(PAPER_SETTINGS)
+    try:
+        own = json.loads(file.read_text())
+    except json.JSONDecodeError as err:
+        raise ValueError(f"{file} is not valid JSON ({err}); use an object such as {{\"guidance_scale\": 3.0}}") from err
+    return {**PAPER_SETTINGS, **check_settings(own, str(file))}
+
+
+def check_model_folder(folder: str | os.PathLike) -> None:
+    """Every model of a pipeline folder (a component with a ``config.json``: UNet, VAE, text encoder) has
+    its weights as safetensors, each readable: else ``FileNotFoundError`` naming the folder, or
+    ``ValueError`` naming the file. Checked before loading, which reads safetensors only (never a
+    pickle ``.bin``, whose loading can run code)."""
+    folder = Path(folder)
+    skipped = ("safety_checker", "feature_extractor")  # not loaded (load_pipeline passes None)
+    for part in sorted(p for p in folder.iterdir() if p.is_dir() and p.name not in skipped):
+        if not (part / "config.json").is_file():
+            continue  # scheduler, tokenizer: no weights
+        files = sorted(part.glob("*.safetensors"))
+        if not files:
+            others = sorted(p.name for p in part.iterdir() if p.suffix in (".bin", ".pt", ".pth", ".ckpt"))
+            found = f" (it has {', '.join(others)}: pickle files, which are not loaded)" if others else ""
+            raise FileNotFoundError(f"{part} has no weights as .safetensors{found}; save the model with "
+                                    "save_pretrained(..., safe_serialization=True)")
+        for file in files:
+            try:
+                with safe_open(str(file), framework="pt"):
+                    pass
+            except (SafetensorError, OSError, ValueError) as err:
+                raise ValueError(f"{file} is not a readable safetensors file ({file.stat().st_size} bytes: "
+                                 f"{err}); save it again") from None
+

@@ -8,8 +8,8 @@ import torch
 
 from direct2v import metrics as M
 from direct2v.director import StoryboardDirector
-from direct2v.world import caption, random_scene, render
 from direct2v.miniature import model as mini
+from direct2v.world import caption, random_scene, render
 from direct2v.world.render import render_story
 from direct2v.world.world import Obj, Scene
 

@@ -17,10 +17,12 @@ import os
 from pathlib import Path
 
 from ..runtime import atomic_path
+from ..settings import SETTINGS_FILE, SHAPES_WEIGHTS, check_settings
 from ..world.world import VOCABULARY, normalize_words
 
-WEIGHTS = Path(__file__).with_name("weights")
-"""The folder of the shipped pipeline (committed inside the package)."""
+WEIGHTS = SHAPES_WEIGHTS
+"""The folder of the shipped pipeline (committed inside the package; its location is
+:data:`direct2v.settings.SHAPES_WEIGHTS`, which the pipeline and the metrics read)."""
 
 GUIDANCE = 1.5
 """Classifier-free guidance of the shipped model, stored with the weights in ``direct2v.json``
@@ -165,10 +167,9 @@ def write_model_index(folder: str | os.PathLike) -> None:
 def write_settings(folder: str | os.PathLike) -> None:
     """Write the model's recommended sampling settings, ``direct2v.json`` (guidance :data:`GUIDANCE`).
 
-    :func:`direct2v.pipeline.load_pipeline` applies them as the pipeline's defaults.
+    :func:`direct2v.pipeline.load_pipeline` applies them as the pipeline's defaults
+    (:func:`direct2v.settings.model_settings`).
     """
-    from ..pipeline import SETTINGS_FILE, check_settings
-
     settings = check_settings({"guidance_scale": GUIDANCE})
     with atomic_path(Path(folder) / SETTINGS_FILE) as tmp:
         Path(tmp).write_text(json.dumps(settings, indent=2) + "\n")

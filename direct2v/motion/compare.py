@@ -35,9 +35,12 @@ import numpy as np
 import torch
 
 from ..runtime import atomic_path
-from ..miniature.model import GUIDANCE
+from ..settings import model_settings
 from ..video import as_frames
 from .data import CONDITIONS, MOTIONS, MotionClip
+
+GUIDANCE = model_settings("shapes")["guidance_scale"]
+"""Classifier-free guidance of the comparison: the miniature's own (its ``direct2v.json``)."""
 
 METRICS = ("motion", "monotone", "video_ok", "object_kept", "background_kept", "per_frame_correct", "clip_temp",
            "warping_error")
