@@ -563,8 +563,7 @@ def text2video_zero_peer(pipe: StableDiffusionPipeline):
     return peer
 
 
-_MOVED = ("ATTENTION_MODES", "SIZE_SETTINGS", "SETTINGS_FILE", "check_model_folder", "check_settings", "model_settings",
-          "warm_start_steps")
+_MOVED = ("ATTENTION_MODES", "SIZE_SETTINGS", "SETTINGS_FILE", "check_settings", "warm_start_steps")
 """Names this module re-exported from :mod:`direct2v.settings`, their owner: kept one release, with a warning."""
 
 

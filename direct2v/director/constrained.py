@@ -24,6 +24,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from ..world.captions import position_phrase
+from ..world.world import BACKGROUNDS, COLORS, COLUMNS, ROWS, SHAPES, SIZES
 from .parsing import DirectorError
 
 MAX_FREE_CHARS = 300
@@ -36,9 +38,6 @@ def _alternatives(words) -> str:
 
 def caption_pattern() -> str:
     """Regular expression of every canonical caption of the shapes world (module docstring)."""
-    from direct2v.world.captions import position_phrase
-    from direct2v.world.world import BACKGROUNDS, COLORS, COLUMNS, ROWS, SHAPES, SIZES
-
     positions = {position_phrase(c, r) for c in COLUMNS for r in ROWS}
     sized = {("an " if s[0] in "aeiou" else "a ") + s for s in SIZES}
     obj = f"{_alternatives(sized)} {_alternatives(COLORS)} {_alternatives(SHAPES)} {_alternatives(positions)}"

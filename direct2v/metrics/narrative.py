@@ -11,14 +11,13 @@ from __future__ import annotations
 import numpy as np
 
 from ..video import as_frames
+from ..world.detect import detect, judge
 
 NARRATIVE_KEYS = ("background", "count", "color", "shape", "size", "column", "column_within_1", "row", "all")
 
 
 def judge_video(frames, scenes) -> list[dict]:
     """The detector's verdicts (``judge``) for every frame against its ground-truth scene."""
-    from ..world.detect import detect, judge
-
     video = as_frames(frames)
     scenes = list(scenes)
     if len(scenes) != len(video):

@@ -19,9 +19,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..world.captions import SEPARATORS, parse_object
+from ..world.captions import SEPARATORS, caption, parse_object, training_caption
+from ..world.world import BACKGROUNDS, COLORS, COLUMNS, ROWS, SHAPES, SIZES, random_scene
 from .model import SPECIAL_TOKENS
-from ..world.world import BACKGROUNDS, COLORS, COLUMNS, ROWS, SHAPES, SIZES
 
 ATTRIBUTES = {"color": tuple(COLORS), "shape": SHAPES, "size": tuple(SIZES), "column": tuple(COLUMNS),
               "row": tuple(ROWS), "background": tuple(BACKGROUNDS)}
@@ -101,9 +101,6 @@ def probe(text_encoder, tokenizer, steps: int = 200, seed: int = 0) -> dict[str,
     "top far left" becomes "bottom far right", relative to when "red" becomes "blue" (largest
     per-token distance; near 0 means the UNet is not told where objects are).
     """
-    from ..world.captions import caption, training_caption
-    from ..world.world import random_scene
-
     base = "a large red circle at the top far left, night background"
     s = _token_states(text_encoder, tokenizer, [base, base.replace("top far left", "bottom far right"),
                                                 base.replace("red", "blue")])[0]

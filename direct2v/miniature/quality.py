@@ -24,12 +24,14 @@ import torch
 
 from ..runtime import atomic_path, pick_device
 from ..video import as_frames, frames_to_tensor, tensor_to_frames
-from . import model as mini
 from ..world.captions import caption
 from ..world.detect import clean_shape, detect, judge, judge_objects, match
-from .grounding import probe
 from ..world.render import render, render_with_truth
 from ..world.world import BACKGROUNDS, PATTERN_SIZES, PATTERNS, SIZES, random_scene
+from . import model as mini
+from . import stage
+from .card import write_model_card
+from .grounding import probe
 
 BARS = {  # (group, attribute): minimum fraction (or dB), from the issues' quality bars
     ("single", "color"): 0.98, ("single", "shape"): 0.98, ("single", "column"): 0.90,
@@ -223,7 +225,6 @@ def stage_markdown(results: dict) -> str:
         rows += [f"| {level} | " + " | ".join(f"{100 * r[key]:.0f}%" for key in rates) + f" | {r['n']} |"
                  for level, r in results["transfer"].items()]
     if "interaction" in results:
-        from . import stage
         layers = results["interaction_layers"]
         rows += ["", "Frame interaction on held-out stories (`stage.interaction_study`, warm start, mapping at "
                  f"{', '.join(layers)}, the authors' layers; seeds 0-2): adjacent frames that keep the pattern (identity) and the "
@@ -288,9 +289,8 @@ def main(argv=None) -> dict:
         "text": probe(pipe.text_encoder, pipe.tokenizer, seed=args.seed + 4),
     }
     if args.stage:
-        from . import stage
         results["stage"] = stage.stage(video_pipe, steps=args.stage_steps)
-        from ..attention import authors_layers
+        from ..attention import authors_layers  # diffusers: imported when measured, not for --help
 
         layers = authors_layers(video_pipe.unet)
         results["transfer"] = stage.appearance_transfer(video_pipe, steps=args.stage_steps,
@@ -307,7 +307,6 @@ def main(argv=None) -> dict:
     if args.card:
         with atomic_path(args.folder / "evaluation.json") as tmp:
             Path(tmp).write_text(json.dumps(record, indent=2) + "\n")
-        from .card import write_model_card
         write_model_card(args.folder)
     return record
 

@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 
 from . import model as mini
+from . import quality, train
 
 RECIPE = (
     ("unet", "--shared-pattern", "--min-objects", "2", "--train-only", "attn1", "--steps", "12000", "--batch", "64",
@@ -46,8 +47,6 @@ def main(argv=None) -> None:
     args = parser.parse_args(argv)
     if not 0 < args.steps_scale <= 1:
         parser.error(f"--steps-scale must be in (0, 1], got {args.steps_scale}")
-    from . import train
-
     start = time.time()
     for step in RECIPE:
         argv = scaled(step, args.steps_scale) + ["--device", args.device, "--out", str(args.out), "--size", args.size]
@@ -56,8 +55,6 @@ def main(argv=None) -> None:
         train.main(argv)
     print(f"recipe trained in {time.time() - start:.0f} s")
     if args.measure:
-        from . import quality
-
         quality.main(["--device", args.device, "--folder", str(args.out), "--steps", "25", "--stage"])
 
 

@@ -29,11 +29,12 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from ..metrics import decoration_consistency, identity_consistency
+from ..director import StoryboardDirector
+from ..metrics import bootstrap_ci, decoration_consistency, identity_consistency, narrative_accuracy
 from ..settings import frame_interaction
 from ..video import as_frames
 from ..world.captions import caption
-from ..world.detect import N_OBJECT_LABELS, OBJECT_DISTANCE, classify_pixels, detect
+from ..world.detect import N_OBJECT_LABELS, OBJECT_DISTANCE, classify_pixels, detect, judge
 from ..world.render import render_story
 from ..world.world import COLUMNS, PATTERN_SIZES, Obj, Scene, random_scene
 
@@ -182,7 +183,7 @@ def correspondence(pipe, n: int = 16, steps: int = 25, guidance: float | None = 
     background); the attention is read at the step ``at`` of the way through denoising. Also
     returns the chance rate (object share of r's tokens) for comparison.
     """
-    from ..attention import capture
+    from ..attention import capture  # diffusers: imported when measured
 
     guidance = pipe.defaults["guidance_scale"] if guidance is None else guidance
     columns = list(COLUMNS)
@@ -216,8 +217,6 @@ def correspondence(pipe, n: int = 16, steps: int = 25, guidance: float | None = 
 def stage(pipe, steps: int = 25, guidance: float | None = None, seeds=(0, 1, 2), num_frames: int = 6) -> dict:
     """Identity and decoration consistency of stories under per-frame self-attention (the paper's
     starting point), with the warm start and with independent noise, and of ground truth."""
-    from ..director import StoryboardDirector
-
     guidance = pipe.defaults["guidance_scale"] if guidance is None else guidance
     director = StoryboardDirector()
     scores = {name: {"identity": [], "decoration": []} for name in ("ground truth", "warm_start", "independent")}
@@ -247,10 +246,6 @@ def interaction_study(pipe, rules=tuple(RULES), layers=None, noise: str = "warm_
     ``noise_weight``: a of the shared and autoregressive noises (:mod:`direct2v.noise`).
     Rows also carry ``kind`` (the story kind) for per-kind tables (:func:`study_table`).
     """
-    from ..director import StoryboardDirector
-    from ..metrics import narrative_accuracy
-    from ..world.detect import judge
-
     unknown = [r for r in rules if r not in RULES]
     if unknown or not rules:
         raise ValueError(f"rules={list(rules)!r} is not allowed; use names from {list(RULES)}")
@@ -281,8 +276,6 @@ def study_summary(rows: list[dict], reference: str = "self") -> dict:
     """Per kind (and ``"all"``, and ``"all but day to night"``), per rule and measure: the mean over stories
     (seeds averaged within a story first) with a 95% bootstrap interval that resamples whole stories, and
     the paired difference to ``reference`` with its interval."""
-    from ..metrics import bootstrap_ci
-
     kinds = list(dict.fromkeys(r["kind"] for r in rows))
     groups = {k: [k] for k in kinds}
     groups["all"] = kinds
@@ -378,8 +371,6 @@ def targets(summary: dict, transfer: dict | None = None, layers=("up_blocks.1", 
 
 def _difference(summary: dict, kind: str, rule: str, other: str) -> str:
     """Paired difference of two rules' narrative accuracy in one kind, from their per-story values."""
-    from ..metrics import bootstrap_ci
-
     a, b = summary[kind][rule]["narrative"]["values"], summary[kind][other]["narrative"]["values"]
     t = bootstrap_ci(np.asarray(a) - np.asarray(b))
     return f"{100 * t[0]:+.0f} [{100 * t[1]:+.0f}, {100 * t[2]:+.0f}] points"

@@ -28,10 +28,12 @@ from tqdm.auto import tqdm
 from ..runtime import atomic_folder, atomic_path, pick_device
 from ..training import Hooks, optimize
 from ..video import frames_to_tensor
-from . import model as mini
 from ..world.captions import caption, training_caption
 from ..world.render import render
 from ..world.world import random_scene
+from . import model as mini
+from .card import write_model_card
+from .grounding import GroundingHeads, batch_targets
 
 PARTS = ("tokenizer", "clip", "vae", "unet")
 DEFAULTS = {  # steps, batch, learning rate
@@ -115,7 +117,6 @@ def log_run(out: Path, entry: dict) -> None:
     runs.append(entry)
     with atomic_path(path) as tmp:
         Path(tmp).write_text(json.dumps(runs, indent=2) + "\n")
-    from .card import write_model_card
     write_model_card(out)
 
 
@@ -213,8 +214,6 @@ def train_clip(args, out: Path) -> None:
     """Contrastive training of the small CLIP (symmetric InfoNCE with a learned temperature), plus
     the token-grounding loss that makes every token state carry its phrase's attributes."""
     from transformers import CLIPModel, CLIPTextModel
-
-    from .grounding import GroundingHeads, batch_targets
 
     tokenizer = load_tokenizer(out)
     if (out / "clip").exists():

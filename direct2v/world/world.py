@@ -75,8 +75,7 @@ DECORATION_COLORS: dict[str, tuple[tuple[int, int, int], ...]] = {
 }
 
 # --- objects ------------------------------------------------------------------------------
-WORLD_VERSION = 2
-"""Version 2 adds what a caption leaves open: object patterns and decorations with mass."""
+# (world version 2 added what a caption leaves open: object patterns and decorations with mass)
 PATTERNS = ("solid", "horizontal stripes", "vertical stripes", "dots", "checker", "ring")
 """An object's pattern (version 2), never named in a caption: the identity a story must keep."""
 PATTERN_TINT = 0.45
