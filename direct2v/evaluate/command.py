@@ -93,7 +93,7 @@ def main(argv=None) -> Results:
         (SWEEP_STORIES[:1] if args.quick else SWEEP_STORIES)
     out = args.out or (Path(f"{study}-quick") if args.quick else COMMITTED.parent / study)
     try:
-        from ..pipeline import load_pipeline  # here: --help and bad flags answer without loading diffusers
+        from ..pipeline import load_pipeline  # here: --help and bad flags answer before the pipeline loads
 
         device = pick_device(args.device)
         unknown = [m for m in methods if m not in METHODS]

@@ -14,7 +14,7 @@ from ..metrics import (CLIPScorer, NARRATIVE_KEYS, as_video, background_change, 
                        identity_consistency, narrative_accuracy, video_avg_dist, warping_error)
 from ..settings import check_int, warm_start_steps
 from ..world.detect import detect, judge, match
-from .design import AUTHORS, CHANGES, DSF_QUANTILE, GUIDANCE, BATCH, METHODS, NOISES, STORIES
+from .design import AUTHORS, BATCH, CHANGES, DSF_QUANTILE, GUIDANCE, METHODS, NOISES, STORIES
 from .tables import record, report, summarize
 
 
@@ -174,7 +174,7 @@ def _check(methods, steps, frames, seeds, noises, stories):
 
 
 def _load(pipe, scorer, device):
-    from ..pipeline import load_pipeline  # here, not above: reading committed numbers needs no diffusers pipeline
+    from ..pipeline import load_pipeline  # here: the tables and the committed numbers need no pipeline (transformers)
 
     if pipe is None:
         pipe = load_pipeline("shapes", device=device)

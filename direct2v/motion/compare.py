@@ -44,6 +44,7 @@ from ..video import as_frames
 from ..world.detect import detect
 from ..world.world import COLUMNS
 from .data import CONDITIONS, MOTIONS, MotionClip, heldout_clips
+from .train import WEIGHTS, load_motion
 
 GUIDANCE = model_settings("shapes")["guidance_scale"]
 """Classifier-free guidance of the comparison: the miniature's own (its ``direct2v.json``)."""
@@ -183,8 +184,6 @@ def generalisation_table(summary: dict, metrics=("motion", "object_kept", "backg
 
 
 def _weights(path, method):
-    from .train import load_motion  # with the recurrent processors: diffusers, imported when weights are read
-
     path = Path(path)
     weights = load_motion(path / "motion.safetensors" if path.is_dir() else path)
     if weights.method != method:
@@ -193,8 +192,7 @@ def _weights(path, method):
 
 
 def main(argv=None) -> None:
-    from ..pipeline import load_pipeline  # diffusers: imported when the command runs
-    from .train import WEIGHTS
+    from ..pipeline import load_pipeline  # the pipeline (diffusers' pipelines, transformers): when the command runs
 
     parser = argparse.ArgumentParser(prog="python -m direct2v.motion.compare", description=__doc__.split("\n\n")[0])
     parser.add_argument("--recurrent", default=str(WEIGHTS / "recurrent.safetensors"), help="tuned weights: file or train --out folder")
