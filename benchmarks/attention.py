@@ -186,7 +186,7 @@ def main(argv=None):
     sd_tokens = 1024 if args.quick else 4096  # quick: SD 1.5's channels and heads at a 32x32 latent
     dense_limit = 2**30 if args.quick else 8 * 2**30
     chunked_limit = 1024 if device.type == "cpu" else 4096
-    # SD 1.5's largest layer, then the miniature's three levels (direct2v.shapes.model.unet_config)
+    # SD 1.5's largest layer, then the miniature's three levels (direct2v.miniature.model.unet_config)
     layers = [("SD 1.5 largest, 320 ch, 8 heads", 2 if args.quick else 8, sd_tokens, 320, 8, repeats,
                chunked_limit),
               ("miniature 16x16, 64 ch", 8, 256, 64, 4, repeats, 1024),

@@ -21,7 +21,10 @@ import time
 import torch
 
 from direct2v import evaluate as E
+from direct2v.attention import authors_layers
 from direct2v.director import StoryboardDirector
+from direct2v.evaluate.run import _load
+from direct2v.metrics import as_video
 
 
 def clock() -> tuple[float, float]:
@@ -38,24 +41,24 @@ def main(argv=None) -> None:
     parser.add_argument("--batch", type=int, default=E.BATCH, help="videos per UNet call after")
     parser.add_argument("--repeats", type=int, default=1)
     args = parser.parse_args(argv)
-    pipe, scorer = E._load(None, None, "cpu")
+    pipe, scorer = _load(None, None, "cpu")
     director = StoryboardDirector()
     scripts = [director.direct(p, num_frames=args.frames) for _, p in E.STORIES[:args.stories]]
     seeds = [E.video_seed(i, 0) for i in range(len(scripts))]
     method = dict(E.METHODS[args.method][1])
     if method.get("attention_layers") == E.AUTHORS:
-        method["attention_layers"] = E.authors_layers(pipe.unet)
+        method["attention_layers"] = authors_layers(pipe.unet)
     run = dict(num_inference_steps=args.steps, guidance_scale=E.GUIDANCE, output_type="np", noise=args.noise, **method)
 
     def before():
         for script, seed in zip(scripts, seeds):
-            E.measure(E.as_video(pipe(script.frames, seed=seed, **run).frames), script, scorer)
+            E.measure(as_video(pipe(script.frames, seed=seed, **run).frames), script, scorer)
 
     def after():
         for i in range(0, len(scripts), args.batch):
             part = scripts[i:i + args.batch]
             for script, video in zip(part, pipe.videos([s.frames for s in part], seeds[i:i + args.batch], **run)):
-                E.measure(E.as_video(video), script, scorer)
+                E.measure(as_video(video), script, scorer)
 
     times = {"before": [], "after": []}
     for _ in range(args.repeats):

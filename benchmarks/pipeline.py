@@ -32,7 +32,7 @@ import torch
 
 import direct2v
 from direct2v.pipeline import text2video_zero_peer, warm_start_steps
-from direct2v.shapes import model as mini
+from direct2v.miniature import model as mini
 
 PROMPTS = ["a medium red circle in the middle left, day background",
            "a medium red circle in the middle center, day background",

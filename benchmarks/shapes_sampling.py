@@ -27,7 +27,7 @@ def main() -> None:
     from diffusers import StableDiffusionPipeline
 
     from direct2v.runtime import pick_device, pick_dtype
-    from direct2v.shapes.model import WEIGHTS
+    from direct2v.miniature.model import WEIGHTS
 
     device = pick_device(args.device)
     pipe = StableDiffusionPipeline.from_pretrained(WEIGHTS, dtype=pick_dtype(device)).to(device)

@@ -5,7 +5,7 @@
 Two copies of the shipped UNet train on the same batches (the same VAE latents, noise and timesteps)
 with the same optimizer; their steps alternate, so both see the same machine load. Printed: seconds
 per step of each, their ratio, and the mean loss of each over the second half of the run (equal
-loss: the faster one is the one to keep). ``direct2v.shapes.train unet --bf16`` is the bf16 form.
+loss: the faster one is the one to keep). ``direct2v.miniature.train unet --bf16`` is the bf16 form.
 """
 from __future__ import annotations
 
@@ -31,8 +31,8 @@ def main() -> None:
     from diffusers import AutoencoderKL, DDPMScheduler, UNet2DConditionModel
     from transformers import CLIPTextModel
 
-    from direct2v.shapes import model as mini
-    from direct2v.shapes.train import batch, latent_weights, load_tokenizer, tokenize
+    from direct2v.miniature import model as mini
+    from direct2v.miniature.train import batch, latent_weights, load_tokenizer, tokenize
 
     out = mini.WEIGHTS
     tokenizer = load_tokenizer(out)

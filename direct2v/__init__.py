@@ -41,8 +41,8 @@ _EXPORTS = {
 }
 
 # modules and subpackages reachable as attributes (``d2v.attention``) in a fresh kernel
-_MODULES = ("attention", "cli", "director", "evaluate", "metrics", "motion", "noise", "pipeline", "runtime", "settings",
-            "shapes", "video", "viz")
+_MODULES = ("attention", "cli", "director", "evaluate", "metrics", "miniature", "motion", "noise", "pipeline", "runtime",
+            "settings", "shapes", "video", "viz", "world")  # shapes: deprecated (direct2v.world, direct2v.miniature)
 
 __all__ = sorted(_EXPORTS) + ["__version__"]
 

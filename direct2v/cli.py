@@ -35,7 +35,7 @@ from pathlib import Path
 
 from . import __version__
 from .settings import (ATTENTION_MODES, KNOBS, NOISE_KINDS, PAPER_INTERACTION, PAPER_SETTINGS, SettingError,
-                       check_video_keywords)
+                       check_video_keywords, model_folder, model_settings)
 
 DIRECTORS = ("storyboard", "openai", "local")
 DEFAULT_TIMEOUT = 60.0
@@ -73,7 +73,6 @@ def plural(count: int, noun: str) -> str:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from .shapes.model import GUIDANCE as SHAPES_GUIDANCE
     from .video import FORMATS
 
     p = argparse.ArgumentParser(
@@ -112,7 +111,8 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--mapping-start", type=int, default=None, help="step where value mapping starts (default 4%%)")
     g.add_argument("--steps", dest="num_inference_steps", type=int, default=50, help="denoising steps T (paper: 100)")
     g.add_argument("--guidance", dest="guidance_scale", type=float, default=None,
-                   help=f"classifier-free guidance (default: the model's recommended scale, {SHAPES_GUIDANCE} for "
+                   help=f"classifier-free guidance (default: the model's recommended scale, "
+                        f"{model_settings('shapes')['guidance_scale']} for "
                         f"shapes; the paper's {PAPER_SETTINGS['guidance_scale']} for models that recommend none)")
     g.add_argument("--noise", choices=NOISE_KINDS, default=None,
                    help="initial noise of the frames (default: the model's own, else warm_start)")
@@ -176,10 +176,7 @@ def check_outputs(args) -> list[Path]:
 
 def frame_size(model: str) -> tuple[int, int] | None:
     """(height, width) of the frames a model folder draws, from its configs; None for a hub id."""
-    if model == "shapes":
-        from .shapes.model import WEIGHTS as folder
-    else:
-        folder = Path(model).expanduser()
+    folder = Path(model_folder(model)).expanduser()
     try:
         import json
 

@@ -32,8 +32,6 @@ import torch
 import torch.nn.functional as F
 from diffusers.utils.torch_utils import randn_tensor
 
-from .settings import NOISE_KINDS  # noqa: F401  (the pipeline's noise= choices; the first three are samplers here)
-
 
 def _check_frames_and_weight(num_frames: int, weight: float | None = None) -> None:
     if not isinstance(num_frames, int) or num_frames < 1:

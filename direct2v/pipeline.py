@@ -26,6 +26,7 @@ import copy
 import inspect
 import math
 import os
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -36,60 +37,11 @@ from diffusers import StableDiffusionPipeline
 from diffusers.utils import BaseOutput
 
 from . import noise as noises
+from . import settings as _settings
 from .attention import check_video_settings, install_frame_interaction, select_layers, uninstall_frame_interaction
 from .runtime import pick_device, pick_dtype
-from .settings import (ATTENTION_MODES, KNOBS, OUTPUT_TYPES, PAPER_SETTINGS, SIZE_SETTINGS,  # noqa: F401
-                       VALUE_MAPPING_MODES, NoiseSpec, VideoSettings, check_choice, check_int, check_settings,
-                       warm_start_steps)
-
-SETTINGS_FILE = "direct2v.json"
-"""A model folder's recommended settings (a JSON object with keys of ``PAPER_SETTINGS``, and optionally
-``height``/``width`` in pixels and ``noise``, see :func:`direct2v.settings.check_settings`), applied by
-:func:`load_pipeline` as the pipeline's defaults; the shapes model ships one (guidance 1.5)."""
-
-
-def model_settings(name_or_path: str | os.PathLike) -> dict:
-    """The sampling defaults of a model: ``PAPER_SETTINGS`` updated by its folder's ``direct2v.json``.
-
-    A hub id or a folder without the file gets the paper's settings.
-    """
-    import json
-
-    file = Path(name_or_path) / SETTINGS_FILE
-    if not file.is_file():
-        return dict(PAPER_SETTINGS)
-    try:
-        own = json.loads(file.read_text())
-    except json.JSONDecodeError as err:
-        raise ValueError(f"{file} is not valid JSON ({err}); use an object such as {{\"guidance_scale\": 3.0}}") from err
-    return {**PAPER_SETTINGS, **check_settings(own, str(file))}
-
-
-def check_model_folder(folder: str | os.PathLike) -> None:
-    """Every model of a pipeline folder (a component with a ``config.json``: UNet, VAE, text encoder) has
-    its weights as safetensors, each readable: else ``FileNotFoundError`` naming the folder, or
-    ``ValueError`` naming the file. Checked before loading, which reads safetensors only (never a
-    pickle ``.bin``, whose loading can run code)."""
-    from safetensors import SafetensorError, safe_open
-
-    folder = Path(folder)
-    skipped = ("safety_checker", "feature_extractor")  # not loaded (load_pipeline passes None)
-    for part in sorted(p for p in folder.iterdir() if p.is_dir() and p.name not in skipped):
-        if not (part / "config.json").is_file():
-            continue  # scheduler, tokenizer: no weights
-        files = sorted(part.glob("*.safetensors"))
-        if not files:
-            others = sorted(p.name for p in part.iterdir() if p.suffix in (".bin", ".pt", ".pth", ".ckpt"))
-            found = f" (it has {', '.join(others)}: pickle files, which are not loaded)" if others else ""
-            raise FileNotFoundError(f"{part} has no weights as .safetensors{found}; save the model with "
-                                    "save_pretrained(..., safe_serialization=True)")
-        for file in files:
-            try:
-                with safe_open(str(file), framework="pt"):
-                    pass
-            except (SafetensorError, OSError, ValueError) as err:
-                raise ValueError(f"{file} is not a readable safetensors file ({file.stat().st_size} bytes: "
-                                 f"{err}); save it again") from None
+from .settings import (KNOBS, MODELS, OUTPUT_TYPES, PAPER_SETTINGS, VALUE_MAPPING_MODES, NoiseSpec, VideoSettings,
+                       check_choice, check_int, check_model_folder, model_settings)
 
 
 @dataclass
@@ -573,12 +525,11 @@ def load_pipeline(name_or_path: str | os.PathLike = "shapes", device=None, dtype
     device = pick_device(device)
     dtype = pick_dtype(device, dtype)
     path = name_or_path
-    if str(name_or_path) == "shapes":
-        from .shapes.model import WEIGHTS
-        if not (WEIGHTS / "model_index.json").exists():
-            raise FileNotFoundError(f"the shapes model is not in {WEIGHTS}; train it with "
-                                    "`python -m direct2v.shapes.train all --out direct2v/shapes/weights`")
-        path = WEIGHTS
+    if str(name_or_path) in MODELS:
+        path = MODELS[str(name_or_path)]
+        if not (path / "model_index.json").exists():
+            raise FileNotFoundError(f"the {name_or_path} model is not in {path}; train it with "
+                                    "`python -m direct2v.miniature.train all --out direct2v/miniature/weights`")
     kwargs = {"safety_checker": None, "feature_extractor": None, "requires_safety_checker": False, **kwargs}
     if Path(path).is_dir():
         check_model_folder(path)
@@ -592,7 +543,7 @@ def load_pipeline(name_or_path: str | os.PathLike = "shapes", device=None, dtype
 def text2video_zero_peer(pipe: StableDiffusionPipeline):
     """diffusers' ``TextToVideoZeroPipeline`` on the same components (no safety checker), the baseline.
 
-    Its defaults t0=44, t1=47 need at least 48 steps: pass ``warm_start_steps(steps)`` to it for fewer.
+    Its defaults t0=44, t1=47 need at least 48 steps: pass ``direct2v.settings.warm_start_steps(steps)`` to it for fewer.
     """
     try:
         from diffusers import TextToVideoZeroPipeline
@@ -604,3 +555,15 @@ def text2video_zero_peer(pipe: StableDiffusionPipeline):
     peer = TextToVideoZeroPipeline(**parts)
     peer.set_progress_bar_config(**getattr(pipe, "_progress_bar_config", {}))
     return peer
+
+
+_MOVED = ("ATTENTION_MODES", "SIZE_SETTINGS", "SETTINGS_FILE", "check_settings", "warm_start_steps")
+"""Names this module re-exported from :mod:`direct2v.settings`, their owner: kept one release, with a warning."""
+
+
+def __getattr__(name: str):
+    if name in _MOVED:
+        warnings.warn(f"direct2v.pipeline.{name} is deprecated: use direct2v.settings.{name}", DeprecationWarning,
+                      stacklevel=2)
+        return getattr(_settings, name)
+    raise AttributeError(f"module 'direct2v.pipeline' has no attribute {name!r}")

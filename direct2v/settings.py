@@ -3,7 +3,7 @@
 Each setting has one name everywhere (:data:`KNOBS`): the pipeline's keyword, the command's flag without dashes,
 the field of :class:`NoiseSpec` and the argument of :class:`direct2v.attention.FrameInteraction`. The paper's
 settings (section 4.1) are :data:`PAPER_SETTINGS` and :data:`PAPER_INTERACTION`; a model's own recommended
-settings live with its weights (``direct2v.json``, checked by :func:`check_settings`). Each rule is one function
+settings live with its weights (``direct2v.json``, read by :func:`model_settings`, checked by :func:`check_settings`). Each rule is one function
 here: the pipeline (:meth:`direct2v.pipeline.DirecT2VPipeline.__call__`), :class:`~direct2v.attention.FrameInteraction`,
 :class:`NoiseSpec` and the command (:func:`direct2v.cli.check_args`) all call the same ones, so a setting is
 checked the same way everywhere, before any model is loaded. This module imports no other module of the package.
@@ -14,10 +14,15 @@ pipeline names its keyword (``dsf_quantile=1.5 is not allowed; use ...``).
 """
 from __future__ import annotations
 
+import json
 import math
 import numbers
+import os
 import warnings
 from dataclasses import dataclass, replace
+from pathlib import Path
+
+from safetensors import SafetensorError, safe_open
 
 # ----------------------------------------------------------------------------- the paper's settings
 PAPER_SETTINGS = {"num_inference_steps": 100, "guidance_scale": 12.0}
@@ -394,14 +399,61 @@ def check_video_keywords(*, num_frames: int, num_inference_steps, guidance_scale
                          seed=check_seed(seed))
 
 
-def frame_interaction(num_frames: int, num_inference_steps: int, **keywords):
-    """Deprecated (one release): moved to :func:`direct2v.attention.frame_interaction`.
+# ----------------------------------------------------------------------------- a model folder's own settings
+SETTINGS_FILE = "direct2v.json"
+"""A model folder's recommended settings (a JSON object with keys of ``PAPER_SETTINGS``, and optionally
+``height``/``width`` in pixels and ``noise``, an object of :class:`NoiseSpec` fields), applied by :func:`direct2v.pipeline.load_pipeline` as the pipeline's defaults;
+the shapes model ships one (guidance 1.5, written by :func:`direct2v.miniature.model.write_settings`)."""
 
-    Its import below is the one import from this foundation module to a higher layer; it goes with this shim,
-    once ``direct2v/shapes/stage.py`` (the last caller) imports the function from :mod:`direct2v.attention`.
+SHAPES_WEIGHTS = Path(__file__).with_name("miniature") / "weights"
+"""The folder of the embedded miniature model (committed inside the package, made by
+``python -m direct2v.miniature.train``)."""
+MODELS = {"shapes": SHAPES_WEIGHTS}
+"""Names of the models embedded in the package -> their pipeline folder (``load_pipeline("shapes")``)."""
+
+
+def model_folder(name_or_path: str | os.PathLike) -> str | os.PathLike:
+    """The folder of an embedded model's name (:data:`MODELS`); any other folder or hub id unchanged."""
+    return MODELS.get(str(name_or_path), name_or_path)
+
+
+def model_settings(name_or_path: str | os.PathLike) -> dict:
+    """The sampling defaults of a model: ``PAPER_SETTINGS`` updated by its folder's ``direct2v.json``.
+
+    ``name_or_path``: an embedded model's name (``"shapes"``), a folder or a hub id; a hub id or a folder
+    without the file gets the paper's settings.
     """
-    warnings.warn("direct2v.settings.frame_interaction moved to direct2v.attention.frame_interaction",
-                  DeprecationWarning, stacklevel=2)
-    from .attention import frame_interaction as moved
+    file = Path(model_folder(name_or_path)) / SETTINGS_FILE
+    if not file.is_file():
+        return dict(PAPER_SETTINGS)
+    try:
+        own = json.loads(file.read_text())
+    except json.JSONDecodeError as err:
+        raise ValueError(f"{file} is not valid JSON ({err}); use an object such as {{\"guidance_scale\": 3.0}}") from err
+    return {**PAPER_SETTINGS, **check_settings(own, str(file))}
 
-    return moved(num_frames, num_inference_steps, **keywords)
+
+def check_model_folder(folder: str | os.PathLike) -> None:
+    """Every model of a pipeline folder (a component with a ``config.json``: UNet, VAE, text encoder) has
+    its weights as safetensors, each readable: else ``FileNotFoundError`` naming the folder, or
+    ``ValueError`` naming the file. Checked before loading, which reads safetensors only (never a
+    pickle ``.bin``, whose loading can run code)."""
+    folder = Path(folder)
+    skipped = ("safety_checker", "feature_extractor")  # not loaded (load_pipeline passes None)
+    for part in sorted(p for p in folder.iterdir() if p.is_dir() and p.name not in skipped):
+        if not (part / "config.json").is_file():
+            continue  # scheduler, tokenizer: no weights
+        files = sorted(part.glob("*.safetensors"))
+        if not files:
+            others = sorted(p.name for p in part.iterdir() if p.suffix in (".bin", ".pt", ".pth", ".ckpt"))
+            found = f" (it has {', '.join(others)}: pickle files, which are not loaded)" if others else ""
+            raise FileNotFoundError(f"{part} has no weights as .safetensors{found}; save the model with "
+                                    "save_pretrained(..., safe_serialization=True)")
+        for file in files:
+            try:
+                with safe_open(str(file), framework="pt"):
+                    pass
+            except (SafetensorError, OSError, ValueError) as err:
+                raise ValueError(f"{file} is not a readable safetensors file ({file.stat().st_size} bytes: "
+                                 f"{err}); save it again") from None
+

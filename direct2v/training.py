@@ -1,4 +1,4 @@
-"""The one optimisation loop of the package: the miniature's parts (``direct2v.shapes.train``) and the
+"""The one optimisation loop of the package: the miniature's parts (``direct2v.miniature.train``) and the
 few-shot motion tuning (``direct2v.motion.train``) both run it.
 
 A step is: set the learning rate of the step, compute the loss, back-propagate, clip the gradient norm

@@ -19,7 +19,7 @@ SHORT = {"background": "bg", "column": "col"}
 
 
 def verdict_label(verdict: dict | None) -> tuple[str, str]:
-    """``(text, colour)`` for one frame's verdict of :func:`direct2v.shapes.detect.judge`:
+    """``(text, colour)`` for one frame's verdict of :func:`direct2v.world.detect.judge`:
     ``"ok"`` in green, or the failed attributes (``"x color, col"``, three per line) in red."""
     if verdict is None:
         return "", "black"

@@ -13,7 +13,7 @@ import torch
 from diffusers import AutoencoderKL, PNDMScheduler, UNet2DConditionModel
 from transformers import CLIPTextModel
 
-from direct2v.shapes import model as mini
+from direct2v.miniature import model as mini
 
 
 def recheck_after_raw_sends():

@@ -51,7 +51,7 @@ def build_sd_layout(folder: str | Path, seed: int = 0, side: int | None = None) 
     from diffusers import AutoencoderKL, PNDMScheduler, UNet2DConditionModel
     from transformers import CLIPTextConfig, CLIPTextModel
 
-    from direct2v.shapes import model as mini
+    from direct2v.miniature import model as mini
 
     folder = Path(folder)
     torch.manual_seed(seed)

@@ -100,7 +100,7 @@ def test_unet_map_places_the_released_code_layers_at_the_finest_resolutions():
     assert blocks["up_blocks.3"]["side"] == 64 and blocks["up_blocks.2"]["side"] == 32
     assert blocks["up_blocks.0"]["attention"] == 0 and blocks["down_blocks.3"]["attention"] == 0
     assert blocks["up_blocks.3"]["attention"] == 3 and blocks["mid_block"]["side"] == 8
-    miniature = json.loads((ROOT / "direct2v/shapes/weights/unet/config.json").read_text())
+    miniature = json.loads((ROOT / "direct2v/miniature/weights/unet/config.json").read_text())
     assert [b["side"] for b in viz.unet_blocks(miniature)][-1] == miniature["sample_size"]
 
 
@@ -224,7 +224,7 @@ def test_no_chapter_quotes_a_build_that_is_not_committed(page):
 
 def test_latent_chapter_states_the_vae_factor_per_side():
     """The miniature's VAE shrinks 4x per side (16x fewer positions), Stable Diffusion 1.5's 8x per side."""
-    vae = json.loads((ROOT / "direct2v/shapes/weights/vae/config.json").read_text())
+    vae = json.loads((ROOT / "direct2v/miniature/weights/vae/config.json").read_text())
     assert 2 ** (len(vae["block_out_channels"]) - 1) == 4
     text_ = markdown("book/latent_diffusion_in_miniature")
     assert "eight times smaller" not in text_
@@ -235,14 +235,14 @@ def test_latent_chapter_answers_with_the_schedule_and_the_tokenizer():
     import numpy as np
     from tokenizers import Tokenizer
 
-    config = json.loads((ROOT / "direct2v/shapes/weights/scheduler/scheduler_config.json").read_text())
+    config = json.loads((ROOT / "direct2v/miniature/weights/scheduler/scheduler_config.json").read_text())
     assert config["beta_schedule"] == "scaled_linear"
     betas = np.linspace(config["beta_start"] ** 0.5, config["beta_end"] ** 0.5, config["num_train_timesteps"]) ** 2
     abar = np.cumprod(1 - betas)
     crossing = int(np.argmax(1 - abar > abar))      # first t where the noise term exceeds the signal
     answers = exercises("book/latent_diffusion_in_miniature")
     assert f"t = {crossing}**" in answers[3] and crossing == 354
-    tokenizer = Tokenizer.from_file(str(ROOT / "direct2v/shapes/weights/tokenizer/tokenizer.json"))
+    tokenizer = Tokenizer.from_file(str(ROOT / "direct2v/miniature/weights/tokenizer/tokenizer.json"))
     n = len(tokenizer.encode("a small purple triangle at the bottom far right, dusk background").ids)
     assert n == 14 and f"{n} tokens" in answers[1]
 
@@ -308,7 +308,7 @@ def test_the_kit_links_the_published_book():
 def test_latent_chapter_swaps_in_ddim_without_clipping_the_latents():
     """The miniature's scheduler config does not name clip_sample, so DDIMScheduler.from_config would take its
     default (clip to [-1, 1]) and ruin unit-variance latents: the sampler cell must turn it off."""
-    config = json.loads((ROOT / "direct2v/shapes/weights/scheduler/scheduler_config.json").read_text())
+    config = json.loads((ROOT / "direct2v/miniature/weights/scheduler/scheduler_config.json").read_text())
     sampler_cell = next(text(c) for c in cells("book/latent_diffusion_in_miniature")
                         if c["cell_type"] == "code" and "DDIMScheduler" in text(c))
     if config.get("clip_sample", True):

@@ -343,7 +343,7 @@ class NotATensor:
 def test_training_state_is_loaded_with_weights_only(tmp_path):
     import pickle
 
-    from direct2v.shapes.train import State
+    from direct2v.miniature.train import State
 
     state = State(tmp_path, "unet")
     state.save({"step": 3, "opt": {"lr": torch.ones(1)}})

@@ -116,7 +116,7 @@ def test_instruction_has_task_rules_and_prompt():
 
 
 def test_world_vocabulary_addon_lists_the_world():
-    from direct2v.shapes import world
+    from direct2v.world import world
 
     text = build_instruction("a red ball moves", target="shapes")
     for word in (*world.COLORS, *world.SHAPES, *world.SIZES, *world.ROWS, *world.COLUMNS, *world.BACKGROUNDS):
@@ -422,7 +422,7 @@ def check_ball_and_square(scenes):
     assert _find(scenes[-1], "blue", "square")
     xs = [_find(s, "red", "circle")[0].x for s in scenes]
     assert xs == sorted(xs) and xs[-1] > xs[0]
-    from direct2v.shapes.world import COLUMNS
+    from direct2v.world.world import COLUMNS
     columns = [list(COLUMNS).index(_find(s, "red", "circle")[0].column) for s in scenes]
     assert columns == sorted(columns) and columns[0] < columns[-1]
 
@@ -472,7 +472,7 @@ NARRATIVES = [
 @pytest.mark.parametrize("num_frames", [8, 5])
 def test_storyboard_narratives(prompt, check, num_frames):
     from direct2v.director import StoryboardDirector
-    from direct2v.shapes.captions import caption, parse
+    from direct2v.world.captions import caption, parse
 
     script = StoryboardDirector().direct(prompt, num_frames=num_frames, fps=2)
     assert script.num_frames == num_frames == len(script.scenes) and script.fps == 2

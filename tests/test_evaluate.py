@@ -40,7 +40,7 @@ def test_the_main_rows_map_the_authors_layers_and_the_ablation_every_layer():
     from types import SimpleNamespace
 
     from direct2v.attention import RELEASED_CODE_LAYERS
-    from direct2v.shapes.model import WEIGHTS
+    from direct2v.miniature.model import WEIGHTS
 
     sd15 = SimpleNamespace(config={"up_block_types": ["UpBlock2D", "CrossAttnUpBlock2D", "CrossAttnUpBlock2D",
                                                       "CrossAttnUpBlock2D"]})
@@ -260,8 +260,8 @@ def test_dsf_stories_are_those_whose_objects_appear_disappear_or_recolour():
 
 @pytest.mark.parametrize("story", [9, 13, 22])   # disappears, turns red, appears
 def test_object_verdicts_agree_on_the_ground_truth_video(story):
-    from direct2v.shapes.detect import detect
-    from direct2v.shapes.render import render_story
+    from direct2v.world.detect import detect
+    from direct2v.world.render import render_story
 
     script = StoryboardDirector().direct(E.STORIES[story][1], num_frames=8)
     tracks = E.story_tracks(script)

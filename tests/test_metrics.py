@@ -8,10 +8,10 @@ import torch
 
 from direct2v import metrics as M
 from direct2v.director import StoryboardDirector
-from direct2v.shapes import caption, random_scene, render
-from direct2v.shapes import model as mini
-from direct2v.shapes.render import render_story
-from direct2v.shapes.world import Obj, Scene
+from direct2v.miniature import model as mini
+from direct2v.world import caption, random_scene, render
+from direct2v.world.render import render_story
+from direct2v.world.world import Obj, Scene
 
 STORY = "a red ball moves from left to right while day turns to night"
 
@@ -278,7 +278,7 @@ def test_as_video_accepts_floats_and_rejects_bad_shapes():
 
 
 def test_consistency_reuses_given_detections():
-    from direct2v.shapes.detect import detect
+    from direct2v.world.detect import detect
 
     scenes = _stories(1)[0]
     video = render_story(scenes, seed=3, consistent=False)

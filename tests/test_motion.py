@@ -14,7 +14,7 @@ from direct2v.attention import FrameInteraction, FrameInteractionProcessor, inst
 from direct2v.motion import (RecurrentCausalProcessor, RecurrentMotion, install_recurrent_attention, load_motion,
                              prepare, recurrent_attention, save_motion, tune)
 from direct2v.motion import train as motion_train
-from direct2v.shapes.model import unet_config
+from direct2v.miniature.model import unet_config
 
 FRAMES = 3
 

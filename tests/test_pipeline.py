@@ -8,7 +8,8 @@ from transformers import CLIPTextConfig, CLIPTextModel
 import direct2v
 from direct2v import pipeline as P
 from direct2v.attention import FrameInteractionProcessor
-from direct2v.shapes import model as mini
+from direct2v.miniature import model as mini
+from direct2v.settings import warm_start_steps
 
 PROMPTS = ["a red circle at the top left, day background", "a red circle at the top center, day background",
            "a red circle at the top right, day background"]
@@ -162,14 +163,14 @@ def test_long_video_first_half_matches_and_batches_stay_bounded(pipe):
 
 # ----------------------------------------------------------------------------- warm start
 def test_warm_start_steps_scale_and_validate():
-    assert P.warm_start_steps(50) == (44, 47)
-    assert P.warm_start_steps(100) == (88, 94)
-    assert P.warm_start_steps(2) == (0, 1)
+    assert warm_start_steps(50) == (44, 47)
+    assert warm_start_steps(100) == (88, 94)
+    assert warm_start_steps(2) == (0, 1)
     for n in range(2, 60):
-        t0, t1 = P.warm_start_steps(n)
+        t0, t1 = warm_start_steps(n)
         assert 0 <= t0 < t1 <= n - 1
     with pytest.raises(ValueError, match="t0=44, t1=47"):
-        P.warm_start_steps(20, 44, 47)
+        warm_start_steps(20, 44, 47)
 
 
 def test_warm_start_frame_one_uses_its_own_negative_and_positive_embeddings(pipe):
@@ -201,7 +202,7 @@ def test_warm_start_with_cross_frame_matches_text2video_zero(pipe):
     peer.set_progress_bar_config(disable=True)
     x1 = noise_for(pipe, 1, seed=8)
     prompt, steps = PROMPTS[0], 4
-    t0, t1 = P.warm_start_steps(steps)
+    t0, t1 = warm_start_steps(steps)
     theirs = peer(prompt, video_length=3, num_inference_steps=steps, guidance_scale=7.5, latents=x1, t0=t0, t1=t1,
                   motion_field_strength_x=0, motion_field_strength_y=0, output_type="latent",
                   generator=torch.Generator().manual_seed(1)).images
@@ -279,7 +280,7 @@ def test_load_pipeline_refuses_missing_cuda(sd15_folder):
 # ----------------------------------------------------------------------------- the story, on the trained model
 @pytest.mark.skipif(not (mini.WEIGHTS / "unet").exists(), reason="the shapes model is not trained yet")
 def test_story_object_appears_later_on_the_shapes_model():
-    from direct2v.shapes.detect import detect
+    from direct2v.world.detect import detect
 
     pipe = direct2v.load_pipeline("shapes", device="cpu")
     pipe.set_progress_bar_config(disable=True)
@@ -296,7 +297,7 @@ def test_story_object_appears_later_on_the_shapes_model():
     assert not any(seen[:2]) and all(seen[-2:]), seen
     peer = P.text2video_zero_peer(pipe)
     peer.set_progress_bar_config(disable=True)
-    t0, t1 = P.warm_start_steps(20)
+    t0, t1 = warm_start_steps(20)
     single = peer(late, video_length=6, num_inference_steps=20, guidance_scale=12.0, t0=t0, t1=t1,
                   motion_field_strength_x=0, motion_field_strength_y=0, output_type="np",
                   generator=torch.Generator().manual_seed(0)).images

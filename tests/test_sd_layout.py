@@ -9,15 +9,15 @@ import pytest
 import torch
 
 import direct2v as d2v
-from direct2v.pipeline import PAPER_SETTINGS, SETTINGS_FILE, model_settings
-from direct2v.shapes import model as mini
+from direct2v.miniature import model as mini
+from direct2v.settings import PAPER_SETTINGS, SETTINGS_FILE, model_settings
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_subpackages_are_attributes_in_a_fresh_interpreter():
-    code = ("import direct2v as d2v; d2v.attention.dual_softmax_confidence; d2v.shapes.world; d2v.metrics; "
-            "d2v.viz; d2v.motion; print('ok')")
+    code = ("import direct2v as d2v; d2v.attention.dual_softmax_confidence; d2v.world.world; d2v.miniature; "
+            "d2v.metrics; d2v.viz; d2v.motion; print('ok')")
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr[-2000:]
     with pytest.raises(AttributeError):

@@ -5,9 +5,9 @@ import numpy as np
 import pytest
 import torch
 
-from direct2v.shapes import model as mini
-from direct2v.shapes.captions import caption
-from direct2v.shapes.world import VOCABULARY, random_scene
+from direct2v.miniature import model as mini
+from direct2v.world.captions import caption
+from direct2v.world.world import VOCABULARY, random_scene
 
 
 def test_tokenizer_covers_the_world_and_maps_the_rest_to_unk():
@@ -37,8 +37,8 @@ def test_saved_tokenizer_round_trips(tmp_path):
 def test_grounding_targets_follow_the_parser_token_by_token():
     """At the last token of each object phrase the targets are what ``parse`` says of the phrase;
     before a word is read its attribute is not asked for (the text tower is causal)."""
-    from direct2v.shapes.captions import parse, training_caption
-    from direct2v.shapes.grounding import ATTRIBUTES, IGNORE, batch_targets
+    from direct2v.world.captions import parse, training_caption
+    from direct2v.miniature.grounding import ATTRIBUTES, IGNORE, batch_targets
 
     tok = mini.build_tokenizer()
     rng = np.random.default_rng(3)
@@ -63,7 +63,7 @@ def test_grounding_targets_follow_the_parser_token_by_token():
 
 
 def test_grounding_heads_learn_what_the_states_carry():
-    from direct2v.shapes.grounding import ATTRIBUTES, GroundingHeads, batch_targets
+    from direct2v.miniature.grounding import ATTRIBUTES, GroundingHeads, batch_targets
 
     tok = mini.build_tokenizer()
     rng = np.random.default_rng(4)
@@ -86,7 +86,7 @@ def test_grounding_heads_learn_what_the_states_carry():
 
 @pytest.fixture(scope="module")
 def tiny_folder(tmp_path_factory):
-    from direct2v.shapes import train
+    from direct2v.miniature import train
 
     out = tmp_path_factory.mktemp("tiny")
     train.main(["all", "--size", "tiny", "--steps", "3", "--batch", "4", "--save-every", "2", "--out", str(out), "--threads", "1"])
@@ -111,7 +111,7 @@ def test_training_writes_a_standard_pipeline_folder(tiny_folder):
 
 
 def test_training_resumes_from_its_last_checkpoint(tiny_folder):
-    from direct2v.shapes import train
+    from direct2v.miniature import train
 
     before = (tiny_folder / "vae" / "diffusion_pytorch_model.safetensors").read_bytes()
     train.main(["vae", "--size", "tiny", "--steps", "2", "--batch", "4", "--out", str(tiny_folder), "--threads", "1"])
@@ -121,7 +121,7 @@ def test_training_resumes_from_its_last_checkpoint(tiny_folder):
 
 
 def test_resuming_restores_what_a_part_keeps_beside_the_optimizer(tiny_folder):
-    from direct2v.shapes import train
+    from direct2v.miniature import train
 
     train.main(["unet", "--size", "tiny", "--steps", "2", "--batch", "4", "--out", str(tiny_folder), "--threads", "1"])
     saved = torch.load(tiny_folder / ".train" / "unet.pt", weights_only=False)
@@ -132,7 +132,7 @@ def test_resuming_restores_what_a_part_keeps_beside_the_optimizer(tiny_folder):
 
 def test_unet_trains_on_the_shared_pattern_rule_under_bf16_autocast_and_logs_both(tiny_folder):
     """The version-3 pilot's command (``unet --shared-pattern --bf16``), at tiny size: the run is logged with its rule."""
-    from direct2v.shapes import train
+    from direct2v.miniature import train
 
     before = (tiny_folder / "unet" / "diffusion_pytorch_model.safetensors").read_bytes()
     train.main(["unet", "--size", "tiny", "--steps", "2", "--batch", "4", "--out", str(tiny_folder), "--threads", "1",
@@ -146,7 +146,7 @@ def test_unet_trains_on_the_shared_pattern_rule_under_bf16_autocast_and_logs_bot
 def test_unet_trains_only_the_named_parameters(tiny_folder):
     from diffusers import UNet2DConditionModel
 
-    from direct2v.shapes import train
+    from direct2v.miniature import train
 
     before = UNet2DConditionModel.from_pretrained(tiny_folder / "unet").state_dict()
     train.main(["unet", "--size", "tiny", "--steps", "2", "--batch", "4", "--out", str(tiny_folder), "--threads", "1",
@@ -164,7 +164,7 @@ def test_unet_trains_only_the_named_parameters(tiny_folder):
 def test_worker_batches_are_the_batch_function_run_in_other_processes():
     import argparse
 
-    from direct2v.shapes import train
+    from direct2v.miniature import train
 
     draw = train.batch_stream(argparse.Namespace(batch=3, workers=2), [5, 0], min_objects=2)
     images, texts = draw(None)
@@ -174,7 +174,7 @@ def test_worker_batches_are_the_batch_function_run_in_other_processes():
 
 
 def test_batch_of_the_shared_pattern_rule_draws_the_same_scenes():
-    from direct2v.shapes import train
+    from direct2v.miniature import train
 
     own, own_texts = train.batch(np.random.default_rng(3), 6)
     shared, shared_texts = train.batch(np.random.default_rng(3), 6, shared_pattern=True)
@@ -184,9 +184,9 @@ def test_batch_of_the_shared_pattern_rule_draws_the_same_scenes():
 
 
 def test_latent_weights_favour_objects_and_keep_the_mean():
-    from direct2v.shapes import train
-    from direct2v.shapes.render import render
-    from direct2v.shapes.world import Obj, Scene
+    from direct2v.miniature import train
+    from direct2v.world.render import render
+    from direct2v.world.world import Obj, Scene
     from direct2v.video import frames_to_tensor
 
     scene = Scene(objects=(Obj("red", "square", "large", "center", "middle"),), background="day")
@@ -200,7 +200,7 @@ def test_latent_weights_favour_objects_and_keep_the_mean():
 
 
 def test_bad_arguments_are_refused(tmp_path):
-    from direct2v.shapes import train
+    from direct2v.miniature import train
 
     with pytest.raises(SystemExit):
         train.main(["unet", "--steps", "0", "--out", str(tmp_path)])
@@ -236,7 +236,7 @@ def test_shipped_text_encoder_tells_the_unet_where_objects_are():
     its states ignored position words, so the UNet could not learn them."""
     from transformers import AutoTokenizer, CLIPTextModel
 
-    from direct2v.shapes.grounding import probe
+    from direct2v.miniature.grounding import probe
 
     tok = AutoTokenizer.from_pretrained(mini.WEIGHTS / "tokenizer")
     encoder = CLIPTextModel.from_pretrained(mini.WEIGHTS / "text_encoder", dtype=torch.float32).eval()
@@ -246,7 +246,7 @@ def test_shipped_text_encoder_tells_the_unet_where_objects_are():
 
 
 def test_the_recipe_runs_its_training_at_tiny_size_on_cpu(tiny_folder):
-    from direct2v.shapes import recipe
+    from direct2v.miniature import recipe
 
     assert recipe.scaled(("unet", "--steps", "12000", "--save-every", "1000"), 0.0001) == \
         ["unet", "--steps", "1", "--save-every", "1"]

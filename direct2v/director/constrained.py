@@ -6,7 +6,7 @@ decoding keeps the form by construction: at every step of generation the tokens 
 a grammar get probability zero, so the model only chooses *among well-formed continuations*.
 
 * :func:`caption_pattern`: a regular expression of the canonical shapes-world caption
-  (:func:`direct2v.shapes.captions.caption`): one to three objects, each "a <size> <colour>
+  (:func:`direct2v.world.captions.caption`): one to three objects, each "a <size> <colour>
   <shape> <position>", joined by "and", then ", <background> background". Built from the
   world's own tables, so it follows the world.
 * :func:`frames_grammar`: a Lark grammar (llguidance's dialect) of a JSON list of exactly F
@@ -24,6 +24,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from ..world.captions import position_phrase
+from ..world.world import BACKGROUNDS, COLORS, COLUMNS, ROWS, SHAPES, SIZES
 from .parsing import DirectorError
 
 MAX_FREE_CHARS = 300
@@ -36,9 +38,6 @@ def _alternatives(words) -> str:
 
 def caption_pattern() -> str:
     """Regular expression of every canonical caption of the shapes world (module docstring)."""
-    from direct2v.shapes.captions import position_phrase
-    from direct2v.shapes.world import BACKGROUNDS, COLORS, COLUMNS, ROWS, SHAPES, SIZES
-
     positions = {position_phrase(c, r) for c in COLUMNS for r in ROWS}
     sized = {("an " if s[0] in "aeiou" else "a ") + s for s in SIZES}
     obj = f"{_alternatives(sized)} {_alternatives(COLORS)} {_alternatives(SHAPES)} {_alternatives(positions)}"

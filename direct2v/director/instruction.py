@@ -9,7 +9,13 @@ small model what an answer looks like; the storyboard director writes them, so t
 """
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
+
+from ..world import world
+from ..world.captions import caption
+from .grammar import read_story
+from .story import story_scenes
 
 TASK = (
     "Given a user prompt, imagine a video scene and write {num_frames} distinct, brief image "
@@ -78,14 +84,12 @@ none of them is a prompt of the director benchmark (:mod:`direct2v.director.benc
 
 
 def worked_examples(prompts, num_frames: int) -> str:
-    """Each prompt with the storyboard's answer at ``num_frames`` frames, in the answer format."""
-    import json
+    """Each prompt with the storyboard's answer at ``num_frames`` frames, in the answer format (the captions
+    of :meth:`~direct2v.director.StoryboardDirector.direct`, read here from its grammar and story model)."""
+    def answer(prompt):
+        return json.dumps([caption(scene) for scene in story_scenes(read_story(prompt), num_frames, prompt)])
 
-    from .storyboard import StoryboardDirector
-
-    story = StoryboardDirector()
-    return EXAMPLES_HEADER + "".join(
-        f"\nPrompt: {p}\nAnswer: {json.dumps(story.direct(p, num_frames).frames)}" for p in prompts)
+    return EXAMPLES_HEADER + "".join(f"\nPrompt: {p}\nAnswer: {answer(p)}" for p in prompts)
 
 
 def format_fps(fps: float) -> str:
@@ -96,10 +100,8 @@ def format_fps(fps: float) -> str:
 def world_vocabulary() -> str:
     """The add-on that tells an LLM which words the miniature shapes model understands.
 
-    Built from :mod:`direct2v.shapes.world`, so it follows the world if the world grows.
+    Built from :mod:`direct2v.world.world`, so it follows the world if the world grows.
     """
-    from direct2v.shapes import world
-
     def words(items):
         return ", ".join(items)
 

@@ -7,6 +7,7 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 from ..runtime import write_text_atomic
+from ..world.world import Obj, Scene
 
 
 def scene_to_dict(scene) -> dict:
@@ -14,8 +15,6 @@ def scene_to_dict(scene) -> dict:
 
 
 def scene_from_dict(data: dict):
-    from direct2v.shapes.world import Obj, Scene
-
     return Scene(objects=tuple(Obj(**o) for o in data["objects"]), background=data["background"])
 
 

@@ -1,7 +1,7 @@
 """The story model of the storyboard director: objects, their events in time, and a scene per frame.
 
 Nothing here reads words; :mod:`direct2v.director.storyboard` reads a prompt into a :class:`Story`
-and this module turns the story into the ground-truth :class:`~direct2v.shapes.world.Scene` of every
+and this module turns the story into the ground-truth :class:`~direct2v.world.world.Scene` of every
 frame. Time runs from 0 to 1 over the whole story:
 
 - the story is cut into phases by "then" (:class:`Phase`); a durative event (move, grow, fall, ...)
@@ -20,7 +20,7 @@ import math
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
-from ..shapes.world import COLUMNS, ROWS, SIZES, Obj, Scene, nearest_column, nearest_row, size_class
+from ..world.world import COLUMNS, ROWS, SIZES, Obj, Scene, nearest_column, nearest_row, size_class
 from .parsing import DirectorError, show
 
 GROW, SHRINK = 2.5, 0.4          # how much "grows" / "shrinks" scale an object's side

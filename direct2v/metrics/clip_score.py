@@ -24,6 +24,7 @@ import numpy as np
 import torch
 
 from ..runtime import pick_device
+from ..settings import MODELS
 from ..video import as_frames, frames_to_tensor
 
 MINIATURE_IMAGE_SIZE = 64
@@ -65,8 +66,8 @@ def clip_temp(image_embeds) -> np.ndarray:
 class CLIPScorer:
     """Image and text embeddings of a CLIP model, and the scores built on them.
 
-    ``CLIPScorer.from_pretrained("shapes")`` loads the miniature (``WEIGHTS/clip`` with
-    ``WEIGHTS/tokenizer``); any other folder or hub id loads ``CLIPModel`` and ``CLIPProcessor``
+    ``CLIPScorer.from_pretrained("shapes")`` loads the miniature (``clip/`` with ``tokenizer/`` of
+    :data:`direct2v.settings.SHAPES_WEIGHTS`); any other folder or hub id loads ``CLIPModel`` and ``CLIPProcessor``
     from it (``tokenizer=`` overrides the text side).
     """
 
@@ -97,10 +98,7 @@ class CLIPScorer:
         """
         from transformers import AutoTokenizer, CLIPModel
 
-        path = name_or_path
-        if str(name_or_path) == "shapes":
-            from ..shapes.model import WEIGHTS
-            path = WEIGHTS / "clip"
+        path = MODELS[str(name_or_path)] / "clip" if str(name_or_path) in MODELS else name_or_path
         model = CLIPModel.from_pretrained(path, dtype=torch.float32)
         if isinstance(tokenizer, (str, os.PathLike)):
             tokenizer = AutoTokenizer.from_pretrained(tokenizer)

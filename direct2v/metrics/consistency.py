@@ -25,14 +25,13 @@ import cv2
 import numpy as np
 
 from ..video import as_frames
+from ..world.detect import N_OBJECT_LABELS, OBJECT_DISTANCE, classify_pixels, detect, match
 
 DILATE = 2   # px added around every object pixel
 
 
 def background_mask(frame: np.ndarray, dilate: int = DILATE) -> np.ndarray:
     """Boolean (H, W): pixels the palette classifier does not give to an object, nor within ``dilate`` px of one."""
-    from ..shapes.detect import N_OBJECT_LABELS, OBJECT_DISTANCE, classify_pixels
-
     label, dist = classify_pixels(frame)
     objects = ((label < N_OBJECT_LABELS) & (dist < OBJECT_DISTANCE)).astype(np.uint8)
     if dilate > 0:
@@ -55,8 +54,6 @@ def _backgrounds(video: np.ndarray, scenes, detections=None) -> list[str]:
     """The background word of every frame: the storyboard's, else the detector's."""
     if scenes is not None:
         return [s.background for s in scenes]
-    from ..shapes.detect import detect
-
     return [d.background for d in (detections or [detect(f) for f in video])]
 
 
@@ -87,8 +84,6 @@ def background_change(frames, scenes=None, dilate: int = DILATE) -> float:
 
 def _detected(video: np.ndarray, detections) -> list:
     """The detector's reading of every frame: ``detections`` when the caller has them already."""
-    from ..shapes.detect import detect
-
     if detections is None:
         return [detect(f) for f in video]
     if len(detections) != len(video):
@@ -105,8 +100,6 @@ def identity_consistencies(frames, scenes=None, detections=None) -> np.ndarray:
     shape. A pattern the detector cannot name never agrees. ``detections``: the frames' detections
     when already computed (``detect`` of each frame), so the detector runs once per frame.
     """
-    from ..shapes.detect import match
-
     video = _checked(frames, scenes)
     detections = _detected(video, detections)
     if scenes is not None:
@@ -125,7 +118,7 @@ def identity_consistencies(frames, scenes=None, detections=None) -> np.ndarray:
 
 def decoration_consistencies(frames, scenes=None, detections=None) -> np.ndarray:
     """Per adjacent pair: intersection over union of the two frames' decoration masks
-    (:attr:`~direct2v.shapes.detect.Detection.decorations`), both restricted to pixels away from
+    (:attr:`~direct2v.world.detect.Detection.decorations`), both restricted to pixels away from
     the objects of either frame, shape (F - 1,). NaN where the background word changes or
     neither frame shows a decoration there. ``detections`` as in :func:`identity_consistencies`.
     """

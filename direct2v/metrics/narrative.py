@@ -1,6 +1,6 @@
 """Narrative accuracy (shapes world): does frame f show what the storyboard says it shows?
 
-The detector (:func:`direct2v.shapes.detect.detect`) reads every frame; :func:`direct2v.shapes.detect.judge`
+The detector (:func:`direct2v.world.detect.detect`) reads every frame; :func:`direct2v.world.detect.judge`
 compares it with the storyboard's ground-truth scene of that frame (``script.scenes``), attribute by
 attribute: background, object count, colour, shape, size, column (and within one column), row, and
 ``all`` (every stated attribute right). The CLIP score asks "does this frame look like its prompt?"
@@ -11,14 +11,13 @@ from __future__ import annotations
 import numpy as np
 
 from ..video import as_frames
+from ..world.detect import detect, judge
 
 NARRATIVE_KEYS = ("background", "count", "color", "shape", "size", "column", "column_within_1", "row", "all")
 
 
 def judge_video(frames, scenes) -> list[dict]:
     """The detector's verdicts (``judge``) for every frame against its ground-truth scene."""
-    from ..shapes.detect import detect, judge
-
     video = as_frames(frames)
     scenes = list(scenes)
     if len(scenes) != len(video):

@@ -34,10 +34,20 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..runtime import atomic_path
-from ..shapes.model import GUIDANCE
+from tqdm.auto import tqdm
+
+from ..metrics import CLIPScorer, narrative_accuracy, warping_error
+from ..noise import sample_noise
+from ..runtime import atomic_path, pick_device
+from ..settings import model_settings
 from ..video import as_frames
-from .data import CONDITIONS, MOTIONS, MotionClip
+from ..world.detect import detect
+from ..world.world import COLUMNS
+from .data import CONDITIONS, MOTIONS, MotionClip, heldout_clips
+from .train import WEIGHTS, load_motion
+
+GUIDANCE = model_settings("shapes")["guidance_scale"]
+"""Classifier-free guidance of the comparison: the miniature's own (its ``direct2v.json``)."""
 
 METRICS = ("motion", "monotone", "video_ok", "object_kept", "background_kept", "per_frame_correct", "clip_temp",
            "warping_error")
@@ -70,8 +80,6 @@ def generate(pipe, clip: MotionClip, method: str, weights=None, noise: str = "in
             raise ValueError(f"noise={noise!r} is not allowed for tuned models; use one of {NOISES}")
         latents = None
         if noise == "autoregressive_unnormalised":   # the report's formula: pass the latents ourselves
-            from ..noise import sample_noise
-
             shape = (pipe.unet.config.in_channels, pipe.unet.config.sample_size, pipe.unet.config.sample_size)
             latents = sample_noise("autoregressive", num_frames, shape, noise_weight, common["generator"],
                                    normalize=False) * pipe.scheduler.init_noise_sigma
@@ -91,9 +99,6 @@ def _target(detection, clip: MotionClip):
 
 def motion_scores(video: np.ndarray, clip: MotionClip) -> dict[str, float]:
     """Detector-based scores of one video against its clip's storyboard (module docstring)."""
-    from ..shapes.detect import detect
-    from ..shapes.world import COLUMNS
-
     index = {c: i for i, c in enumerate(COLUMNS)}
     dets = [detect(frame) for frame in video]
     targets = [_target(d, clip) for d in dets]
@@ -114,8 +119,6 @@ def motion_scores(video: np.ndarray, clip: MotionClip) -> dict[str, float]:
 
 def score_video(video: np.ndarray, clip: MotionClip, scorer=None) -> dict[str, float]:
     """All metrics of one video; ``scorer``: a :class:`direct2v.metrics.CLIPScorer` (CLIP-Temp skipped if None)."""
-    from ..metrics import narrative_accuracy, warping_error
-
     out = motion_scores(video, clip)
     out["per_frame_correct"] = narrative_accuracy(video, clip.scenes)["all"]
     out["clip_temp"] = 100 * scorer.clip_temp(video) if scorer is not None else float("nan")
@@ -129,8 +132,6 @@ def evaluate(pipe, clips, runs: dict, steps: int = 25, guidance_scale: float = G
 
     ``rows``: one dict per (run, clip) with the clip's condition and the metrics of :func:`score_video`.
     """
-    from tqdm.auto import tqdm
-
     rows, videos = [], {}
     bar = tqdm(total=len(runs) * len(clips), desc="evaluate", disable=not progress, dynamic_ncols=True)
     for name, (method, weights, noise) in runs.items():
@@ -183,8 +184,6 @@ def generalisation_table(summary: dict, metrics=("motion", "object_kept", "backg
 
 
 def _weights(path, method):
-    from .train import load_motion
-
     path = Path(path)
     weights = load_motion(path / "motion.safetensors" if path.is_dir() else path)
     if weights.method != method:
@@ -193,11 +192,7 @@ def _weights(path, method):
 
 
 def main(argv=None) -> None:
-    from ..metrics import CLIPScorer
-    from ..pipeline import load_pipeline
-    from ..runtime import pick_device
-    from .data import heldout_clips
-    from .train import WEIGHTS
+    from ..pipeline import load_pipeline  # the pipeline (diffusers' pipelines, transformers): when the command runs
 
     parser = argparse.ArgumentParser(prog="python -m direct2v.motion.compare", description=__doc__.split("\n\n")[0])
     parser.add_argument("--recurrent", default=str(WEIGHTS / "recurrent.safetensors"), help="tuned weights: file or train --out folder")

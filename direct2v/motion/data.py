@@ -21,6 +21,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..director import StoryboardDirector
+from ..world.render import render_story
+
 MOTIONS = {
     "left_to_right": "moves from far left to far right",
     "right_to_left": "moves from far right to far left",
@@ -61,9 +64,6 @@ def motion_prompt(color: str, shape: str, background: str, size: str = "medium",
 def make_clip(color, shape, background, size="medium", motion="left_to_right", num_frames=8, seed=0,
               condition="seen") -> MotionClip:
     """Direct the prompt with the storyboard director and render its ground-truth video."""
-    from ..director import StoryboardDirector
-    from ..shapes.render import render_story
-
     prompt = motion_prompt(color, shape, background, size, motion)
     script = StoryboardDirector().direct(prompt, num_frames=num_frames, fps=1)
     frames = render_story(script.scenes, seed=seed, consistent=True)

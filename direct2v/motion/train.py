@@ -37,10 +37,16 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+from diffusers import DDPMScheduler
+from safetensors import safe_open
+from safetensors.torch import save_file
 
-from ..runtime import atomic_path
+from ..attention import FrameInteraction, install_frame_interaction, uninstall_frame_interaction
+from ..miniature.model import scheduler_config
+from ..runtime import atomic_path, pick_device
 from ..training import Hooks, optimize
 from ..video import frames_to_tensor
+from .data import MOTIONS, training_clips
 from .recurrent import RecurrentMotion, install_recurrent_attention
 
 METHODS = ("recurrent", "sparse_causal")
@@ -66,8 +72,6 @@ def prepare(unet, method: str, num_frames: int, motion: RecurrentMotion | None =
     ``trainable`` maps names (``unet.<param>`` and ``recurrent.<param>``) to the parameters that train,
     in a fixed order. ``motion``: recurrent weights to continue from (default: fresh, zero output).
     """
-    from ..attention import FrameInteraction, install_frame_interaction
-
     _check_method(method)
     unet.requires_grad_(False)
     trainable = {f"unet.{k}": p for k, p in sorted(query_projections(unet).items())}
@@ -121,9 +125,6 @@ class TuneResult:
 
 
 def _default_schedule():
-    from diffusers import DDPMScheduler
-
-    from ..shapes.model import scheduler_config
     cfg = scheduler_config()
     return DDPMScheduler(**{k: cfg[k] for k in ("num_train_timesteps", "beta_start", "beta_end", "beta_schedule")})
 
@@ -207,8 +208,6 @@ def encode_clips(pipe, clips) -> tuple[torch.Tensor, torch.Tensor]:
 
 def save_motion(path: str | os.PathLike, result: TuneResult, extra: dict | None = None) -> Path:
     """Write the trainable parameters of ``result`` (safetensors, fp32) with the config as metadata."""
-    from safetensors.torch import save_file
-
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tensors = {k: p.detach().float().cpu().contiguous() for k, p in result.trainable.items()}
@@ -240,8 +239,6 @@ class MotionWeights:
 
     @contextmanager
     def applied(self, unet, num_frames: int):
-        from ..attention import uninstall_frame_interaction
-
         params = dict(unet.named_parameters())
         unknown = sorted(set(self.queries) - set(params))
         if unknown:
@@ -266,8 +263,6 @@ class MotionWeights:
 
 def load_motion(path: str | os.PathLike = None, method: str = "recurrent") -> MotionWeights:
     """Read weights written by :func:`save_motion`; ``path`` defaults to the shipped ``WEIGHTS/<method>.safetensors``."""
-    from safetensors import safe_open
-
     path = Path(path) if path is not None else WEIGHTS / f"{method}.safetensors"
     if not path.exists():
         raise FileNotFoundError(f"no tuned weights at {path}; make them with `python -m direct2v.motion.train`")
@@ -286,9 +281,7 @@ def load_motion(path: str | os.PathLike = None, method: str = "recurrent") -> Mo
 
 # ----------------------------------------------------------------------------- command line
 def main(argv=None) -> None:
-    from ..pipeline import load_pipeline
-    from ..runtime import pick_device
-    from .data import MOTIONS, training_clips
+    from ..pipeline import load_pipeline  # the whole pipeline (diffusers' pipelines, transformers): for the command only
 
     parser = argparse.ArgumentParser(prog="python -m direct2v.motion.train", description=__doc__.split("\n\n")[0])
     parser.add_argument("--method", choices=METHODS, required=True)
