@@ -108,8 +108,7 @@ def test_former_names_still_work_with_a_warning():
         assert S.NoiseSpec(motion=(1.0, 2.0)) == S.NoiseSpec(motion_field_strength_x=1.0, motion_field_strength_y=2.0)
     with pytest.warns(DeprecationWarning):
         assert (spec.kind, spec.weight, spec.motion) == ("shared", 0.2, (0.0, 0.0))
-    with pytest.warns(DeprecationWarning, match="moved to direct2v.attention"):
-        assert isinstance(S.frame_interaction(4, 50), FrameInteraction)
+    assert not hasattr(S, "frame_interaction")  # moved to direct2v.attention, no shim: it would import upward
     with pytest.raises(TypeError, match="unexpected keyword argument 'modes'"):
         FrameInteraction(modes="rvm")
 
