@@ -143,3 +143,5 @@ def test_the_card_quotes_the_committed_pilots_as_stage_writes_them():
     notes = (stage.Path(stage.__file__).parent / "weights" / "notes.md").read_text()
     table = stage.pilots_table().strip().splitlines()
     assert len(table) > 2 and all(line in notes for line in table)
+    transfer = stage.transfer_table().strip().splitlines()
+    assert len(transfer) > 2 and all(line in notes for line in transfer)

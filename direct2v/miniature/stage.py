@@ -408,3 +408,16 @@ def pilots_table(folder=PILOTS) -> str:
                 lines.append(f"| {record['meta']['name']} | {noise} | {args.get('layers', 'all')} | {rule} | {group} | "
                              + " | ".join(cell(entry, m) for m in STUDY_MEASURES) + " |")
     return "\n".join(lines) + "\n"
+
+
+def transfer_table(folder=PILOTS / "shared-pattern") -> str:
+    """Markdown: the committed appearance-transfer records (``T*.json``, :func:`appearance_transfer` of one model
+    at the authors' layers and at every level): transfer, own (chance), pairs counted and captions tried."""
+    lines = ["| record | model | levels mapped | transfer | own | pairs | captions |", "|" + " --- |" * 7]
+    for path in sorted(Path(folder).glob("T*.json")):
+        record = json.loads(path.read_text())
+        for level in ("up_blocks.1+up_blocks.2", "all"):
+            r = record["result"][level]
+            lines.append(f"| {path.stem} | {record['model']} | {'every level' if level == 'all' else level} | "
+                         f"{100 * r['transfer']:.0f}% | {100 * r['own']:.0f}% | {r['n']} | {record['captions']} |")
+    return "\n".join(lines) + "\n"
