@@ -129,6 +129,19 @@ def test_quick_command_line(tiny_folder, tmp_path, capsys):
     assert (tmp_path / "videos.csv").exists() and (tmp_path / "table.md").exists()
 
 
+def test_command_line_loads_the_pipeline_in_the_precision_asked(tiny_folder, tmp_path, monkeypatch):
+    """``--dtype bfloat16`` (about twice as fast on CPUs with AMX; benchmarks/evaluation.py --sides precision)."""
+    import torch
+
+    import direct2v.pipeline as P
+
+    made, load = [], P.load_pipeline
+    monkeypatch.setattr(P, "load_pipeline", lambda *a, **k: made.append(load(*a, **k)) or made[-1])
+    E.main(["--quick", "--model", str(tiny_folder), "--clip", str(tiny_folder / "clip"), "--device", "cpu",
+            "--stories", "6", "--frames", "2", "--steps", "3", "--out", str(tmp_path), "--dtype", "bfloat16"])
+    assert made[0].unet.dtype == torch.bfloat16 and (tmp_path / "videos.csv").exists()
+
+
 def test_bad_arguments_fail_early():
     with pytest.raises(ValueError, match="methods"):
         E.run(object(), object(), stories=[0], methods=("nope",))
@@ -280,7 +293,7 @@ def test_object_verdicts_agree_on_the_ground_truth_video(story):
 # ------------------------------------------------------------------ command line: new options
 @pytest.mark.parametrize("flag,value", [("--noise", "warm,independent"), ("--noise", ""),
                                         ("--sweep-quantiles", "0,1.5"), ("--sweep-quantiles", "x"),
-                                        ("--sweep-starts", "0,-0.1"), ("--batch", "0")])
+                                        ("--sweep-starts", "0,-0.1"), ("--batch", "0"), ("--dtype", "float64")])
 def test_bad_new_options_exit_2_naming_the_flag(flag, value, capsys):
     with pytest.raises(SystemExit) as err:
         E.main([flag, value, "--device", "cpu"])
