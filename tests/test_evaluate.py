@@ -129,6 +129,45 @@ def test_quick_command_line(tiny_folder, tmp_path, capsys):
     assert (tmp_path / "videos.csv").exists() and (tmp_path / "table.md").exists()
 
 
+def test_an_interrupted_run_resumes_from_its_kept_batches(tiny_folder, tmp_path, monkeypatch):
+    """``resume=``: the batches measured before an interruption are read back, not made again; the result is
+    the uninterrupted run's; other settings in the same folder are refused."""
+    import importlib
+
+    import direct2v
+    from direct2v.metrics import CLIPScorer
+
+    R = importlib.import_module("direct2v.evaluate.run")  # the module (the package's ``run`` is its function)
+    pipe = direct2v.load_pipeline(tiny_folder, device="cpu")
+    scorer = CLIPScorer.from_pretrained(tiny_folder / "clip", device="cpu")
+    kw = dict(stories=[0, 13], seeds=(0,), methods=("self", "rvm"), steps=3, frames=3, device="cpu", progress=False,
+              batch=1)
+    whole = E.run(pipe, scorer, **kw)
+    made, generate = [], R.generate_batch
+
+    def interrupted(*args, **kwargs):
+        if len(made) == 2:
+            raise KeyboardInterrupt
+        made.append(1)
+        return generate(*args, **kwargs)
+
+    monkeypatch.setattr(R, "generate_batch", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        E.run(pipe, scorer, resume=tmp_path / "kept", **kw)
+    assert len(list((tmp_path / "kept").glob("chunk-*.json"))) == 2
+    made.clear()
+    monkeypatch.setattr(R, "generate_batch", lambda *a, **k: made.append(1) or generate(*a, **k))
+    resumed = E.run(pipe, scorer, resume=tmp_path / "kept", **kw)
+    assert len(made) == 2  # the two batches not kept: 4 batches of one video in all
+    def same(rows):  # as JSON, where NaN equals NaN; a video's seconds differ between runs
+        return json.dumps([{k: v for k, v in r.items() if k != "seconds"} for r in rows], sort_keys=True)
+
+    assert same(resumed.videos) == same(whole.videos) and same(resumed.frames) == same(whole.frames)
+    assert resumed.settings == whole.settings and whole.settings["dtype"] == "float32"
+    with pytest.raises(ValueError, match="resume=.*other settings \\(steps\\)"):
+        E.run(pipe, scorer, resume=tmp_path / "kept", **{**kw, "steps": 4})
+
+
 def test_command_line_loads_the_pipeline_in_the_precision_asked(tiny_folder, tmp_path, monkeypatch):
     """``--dtype bfloat16`` (about twice as fast on CPUs with AMX; benchmarks/evaluation.py --sides precision)."""
     import torch

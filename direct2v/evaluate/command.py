@@ -77,6 +77,9 @@ def main(argv=None) -> Results:
     parser.add_argument("--model", default="shapes", help="pipeline folder or hub id (default: the shapes model)")
     parser.add_argument("--clip", default="shapes", help="CLIP folder or hub id (default: the miniature CLIP)")
     parser.add_argument("--device", default="auto")
+    parser.add_argument("--resume", type=Path, default=None, metavar="FOLDER",
+                        help="keep each batch's measurements in FOLDER as they are made, and skip those already "
+                             "there (same settings): an interrupted run goes on where it stopped")
     parser.add_argument("--dtype", choices=("float32", "bfloat16", "float16"), default=None,
                         help="the pipeline's precision (default: float32 on a CPU, float16 on a GPU); bfloat16 runs "
                              "about twice as fast on CPUs with AMX or avx512_bf16 and changes the videos slightly "
@@ -113,7 +116,7 @@ def main(argv=None) -> Results:
         pipe = load_pipeline(args.model, device=device, dtype=getattr(torch, args.dtype) if args.dtype else None)
         scorer = CLIPScorer.from_pretrained(args.clip, device=device)
         results = run(pipe, scorer, stories, seeds, methods, steps, frames, args.guidance, device,
-                      noises=args.noise, batch=args.batch)
+                      noises=args.noise, batch=args.batch, resume=args.resume)
         rows = sweep(pipe, scorer, sweep_stories, seeds, args.sweep_quantiles, args.sweep_starts, steps, frames,
                      args.guidance, device, args.noise) if args.dsf_study else None
     except ValueError as err:

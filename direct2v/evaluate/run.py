@@ -1,8 +1,10 @@
 """Generation and measurement: every (story, seed, noise, method) through the pipeline, then the metrics."""
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -12,6 +14,7 @@ from ..attention import authors_layers
 from ..director import StoryboardDirector
 from ..metrics import (CLIPScorer, NARRATIVE_KEYS, as_video, background_change, clip_temp, decoration_consistency,
                        identity_consistency, narrative_accuracy, video_avg_dist, warping_error)
+from ..runtime import atomic_path
 from ..settings import check_int, warm_start_steps
 from ..world.detect import detect, judge, match
 from .design import AUTHORS, BATCH, CHANGES, DSF_QUANTILE, GUIDANCE, METHODS, NOISES, STORIES
@@ -184,9 +187,29 @@ def _load(pipe, scorer, device):
     return pipe, scorer
 
 
+def _resume_folder(resume, settings: dict, keep_videos: bool) -> Path:
+    """The folder of :func:`run`'s kept batches, with the run's settings in ``settings.json`` (checked)."""
+    if keep_videos:
+        raise ValueError("resume= keeps measurements, not videos; use keep_videos=False with resume=")
+    folder = Path(resume)
+    folder.mkdir(parents=True, exist_ok=True)
+    file = folder / "settings.json"
+    mine = json.loads(json.dumps(settings))  # as JSON keeps it (tuples become lists)
+    if file.exists():
+        theirs = json.loads(file.read_text())
+        if theirs != mine:
+            changed = sorted(k for k in set(theirs) | set(mine) if theirs.get(k) != mine.get(k))
+            raise ValueError(f"resume={str(folder)!r} holds a run with other settings ({', '.join(changed)}); "
+                             "use an empty folder or the same settings")
+    else:
+        with atomic_path(file) as tmp:
+            Path(tmp).write_text(json.dumps(mine, indent=1))
+    return folder
+
+
 def run(pipe=None, scorer=None, stories=None, seeds=(0,), methods=("self", "rvm"), steps: int = 50,
         frames: int = 8, guidance: float = GUIDANCE, device=None, progress: bool = True,
-        keep_videos: bool = False, noises=("warm_start",), batch: int = BATCH) -> Results:
+        keep_videos: bool = False, noises=("warm_start",), batch: int = BATCH, resume=None) -> Results:
     """Generate and measure every (story, seed, noise, method); see the module docstring.
 
     ``stories``: indices into ``STORIES`` (None: all) or (category, prompt) pairs. ``pipe``/``scorer``:
@@ -194,7 +217,10 @@ def run(pipe=None, scorer=None, stories=None, seeds=(0,), methods=("self", "rvm"
     ``noises``: initial-noise settings from ``NOISES`` (the peer runs under ``warm_start`` only).
     ``batch``: videos per UNet call (one (noise, method) at a time; the speed only). ``seconds`` of a
     video is its share of its batch's time. ``keep_videos``: also return the videos
-    (``settings["videos"][(story, seed, method, noise)]``).
+    (``settings["videos"][(story, seed, method, noise)]``). ``resume``: a folder that keeps each batch's
+    measurements as soon as they are made (``chunk-*.json``, written atomically, beside the run's settings); a run
+    given the same folder and the same settings measures only what is not there yet, so an interrupted run (the
+    full table takes hours on a CPU) goes on where it stopped. Different settings in that folder: ``ValueError``.
     """
     from ..pipeline import text2video_zero_peer  # as in _load
 
@@ -203,6 +229,11 @@ def run(pipe=None, scorer=None, stories=None, seeds=(0,), methods=("self", "rvm"
     director = StoryboardDirector()
     scripts = [director.direct(prompt, num_frames=frames) for _, (_, prompt) in stories]  # fails early
     pipe, scorer = _load(pipe, scorer, device)
+    settings = dict(steps=steps, frames=frames, guidance=guidance, seeds=list(seeds), methods=list(methods),
+                    noises=list(noises), stories=[s for _, s in stories], dsf_quantile=DSF_QUANTILE,
+                    layers=list(authors_layers(pipe.unet)), batch=batch, device=str(pipe.device),
+                    dtype=str(pipe.unet.dtype).removeprefix("torch."))
+    chunks_folder = None if resume is None else _resume_folder(resume, settings, keep_videos)
     peer = text2video_zero_peer(pipe) if "t2vz_peer" in methods and "warm_start" in noises else None
     if peer is not None:
         peer.set_progress_bar_config(disable=True)
@@ -211,7 +242,14 @@ def run(pipe=None, scorer=None, stories=None, seeds=(0,), methods=("self", "rvm"
     chunks = [(n, m, units[i:i + batch]) for n in noises for m in methods if not (m == "t2vz_peer" and n != "warm_start")
               for i in range(0, len(units), batch)]
     bar = tqdm(total=sum(len(c) for *_, c in chunks), desc="videos", disable=not progress)
-    for noise, method, chunk in chunks:
+    for c, (noise, method, chunk) in enumerate(chunks):
+        kept = None if chunks_folder is None else chunks_folder / f"chunk-{c:04d}.json"
+        if kept is not None and kept.exists():
+            for row in json.loads(kept.read_text()):
+                order = (row["k"], row["seed"], noise, method)
+                frame_rows[order], video_rows[order] = row["frames"], row["video"]
+            bar.update(len(chunk))
+            continue
         ids = [stories[k][0] if stories[k][0] is not None else k for k, _ in chunk]
         start = time.perf_counter()
         made = generate_batch(pipe, peer, method, [scripts[k] for k, _ in chunk],
@@ -226,15 +264,16 @@ def run(pipe=None, scorer=None, stories=None, seeds=(0,), methods=("self", "rvm"
             video_rows[order] = {**key, **per_video, "seconds": seconds}
             if keep_videos:
                 videos[(story_id, seed, method, noise)] = video
+        if kept is not None:
+            with atomic_path(kept) as tmp:
+                Path(tmp).write_text(json.dumps([{"k": k, "seed": seed, "frames": frame_rows[(k, seed, noise, method)],
+                                                  "video": video_rows[(k, seed, noise, method)]} for k, seed in chunk]))
         bar.update(len(chunk))
     bar.close()
     rank = {**{n: i for i, n in enumerate(noises)}, **{m: i for i, m in enumerate(methods)}}
     order = sorted(video_rows, key=lambda o: (o[0], o[1], rank[o[2]], rank[o[3]]))   # story, seed, noise, method
     frame_rows = [r for o in order for r in frame_rows[o]]
     video_rows = [video_rows[o] for o in order]
-    settings = dict(steps=steps, frames=frames, guidance=guidance, seeds=list(seeds), methods=list(methods),
-                    noises=list(noises), stories=[s for _, s in stories], dsf_quantile=DSF_QUANTILE,
-                    layers=list(authors_layers(pipe.unet)), batch=batch, device=str(pipe.device))
     if keep_videos:
         settings["videos"] = videos
     return Results(frame_rows, video_rows, settings)
