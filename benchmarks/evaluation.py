@@ -52,8 +52,9 @@ def main(argv=None) -> None:
                         help="batch: one video per UNet call against --batch; precision: float32 against bfloat16")
     args = parser.parse_args(argv)
     pipe, scorer = _load(None, None, "cpu")
-    half = _load(load_pipeline("shapes", device="cpu", dtype=torch.bfloat16), scorer, "cpu")[0] \
-        if args.sides == "precision" else None
+    half = load_pipeline("shapes", device="cpu", dtype=torch.bfloat16) if args.sides == "precision" else None
+    if half is not None:
+        half.set_progress_bar_config(disable=True)
     director = StoryboardDirector()
     scripts = [director.direct(p, num_frames=args.frames) for _, p in E.STORIES[:args.stories]]
     seeds = [E.video_seed(i, 0) for i in range(len(scripts))]

@@ -187,10 +187,8 @@ def _load(pipe, scorer, device):
     return pipe, scorer
 
 
-def _resume_folder(resume, settings: dict, keep_videos: bool) -> Path:
+def _resume_folder(resume, settings: dict) -> Path:
     """The folder of :func:`run`'s kept batches, with the run's settings in ``settings.json`` (checked)."""
-    if keep_videos:
-        raise ValueError("resume= keeps measurements, not videos; use keep_videos=False with resume=")
     folder = Path(resume)
     folder.mkdir(parents=True, exist_ok=True)
     file = folder / "settings.json"
@@ -225,6 +223,8 @@ def run(pipe=None, scorer=None, stories=None, seeds=(0,), methods=("self", "rvm"
     from ..pipeline import text2video_zero_peer  # as in _load
 
     check_int("batch", batch, 1)
+    if resume is not None and keep_videos:
+        raise ValueError("resume= keeps measurements, not videos; use keep_videos=False with resume=")
     stories = _check(methods, steps, frames, seeds, noises, stories)
     director = StoryboardDirector()
     scripts = [director.direct(prompt, num_frames=frames) for _, (_, prompt) in stories]  # fails early
@@ -233,7 +233,7 @@ def run(pipe=None, scorer=None, stories=None, seeds=(0,), methods=("self", "rvm"
                     noises=list(noises), stories=[s for _, s in stories], dsf_quantile=DSF_QUANTILE,
                     layers=list(authors_layers(pipe.unet)), batch=batch, device=str(pipe.device),
                     dtype=str(pipe.unet.dtype).removeprefix("torch."))
-    chunks_folder = None if resume is None else _resume_folder(resume, settings, keep_videos)
+    chunks_folder = None if resume is None else _resume_folder(resume, settings)
     peer = text2video_zero_peer(pipe) if "t2vz_peer" in methods and "warm_start" in noises else None
     if peer is not None:
         peer.set_progress_bar_config(disable=True)
